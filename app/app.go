@@ -1,0 +1,98 @@
+// Package app is the Flowscape application: the Fyne window with its tabs,
+// toolbar and status bar, the wiring from sources to models to widgets, and
+// the headless subcommands.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `Flowscape shows what programs are doing, live.
+
+Usage:
+  flowscape [--tab flow|sources] [--no-demo] [--python PATH] [--open FILE] [SCRIPT [ARGS...]]
+        open the window; by default it traces the bundled demo program
+  flowscape trace [-o FILE] [--c-calls] [--limit N] -- PYTHON SCRIPT [ARGS...]
+        run SCRIPT under PYTHON, tracing every call; write a Chrome Trace
+        Event JSON file (Perfetto and chrome://tracing open it)
+  flowscape flow FILE
+        print the code flow of a trace file, one line per call and return
+  flowscape callgraph [--format json] FILE
+        print the callgraph of a trace file: calls, inclusive, exclusive and
+        first-reach time per function, calls per edge
+  flowscape sources
+        list the data sources and whether they can run on this machine
+  flowscape help [COMMAND]
+
+Run 'flowscape COMMAND --help' for a command's options.
+`
+
+// Main runs Flowscape with the command-line arguments (without the program
+// name) and returns the exit status.
+func Main(args []string) int {
+	return run(args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "trace":
+			return cmdTrace(args[1:], stdin, stdout, stderr)
+		case "flow":
+			return cmdFlow(args[1:], stdout, stderr)
+		case "callgraph":
+			return cmdCallgraph(args[1:], stdout, stderr)
+		case "sources":
+			return cmdSources(args[1:], stdout, stderr)
+		case "help", "-h", "-help", "--help":
+			if len(args) > 1 {
+				return run([]string{args[1], "--help"}, stdin, stdout, stderr)
+			}
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+	}
+	return cmdGUI(args, stderr)
+}
+
+// newFlags returns a flag set that prints the command's usage line first.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\nOptions:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; it returns an exit status and false when the
+// command should not go on (help asked for: 0; bad flags: 2).
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
+}
+
+func errorf(stderr io.Writer, format string, a ...any) int {
+	fmt.Fprintf(stderr, "flowscape: "+format+"\n", a...)
+	return 1
+}
+
+func oneFile(fs *flag.FlagSet, stderr io.Writer) (string, int, bool) {
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "flowscape %s: want one trace file, got %d arguments (%s)\n", fs.Name(), fs.NArg(), strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return "", 2, false
+	}
+	return fs.Arg(0), 0, true
+}

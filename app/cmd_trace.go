@@ -1,0 +1,154 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"flowscape/sources"
+	"flowscape/sources/pyagent"
+	"flowscape/sources/replay"
+	"flowscape/tracer"
+)
+
+func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := newFlags("trace", "flowscape trace [-o FILE] [--c-calls] [--limit N] -- PYTHON SCRIPT [ARGS...]", stderr)
+	out := fs.String("o", "trace.json", "write the trace to `FILE` (Chrome Trace Event JSON)")
+	ccalls := fs.Bool("c-calls", false, "record calls of C functions too (slower)")
+	limit := fs.Int("limit", 0, "keep at most `N` events (0: 20 million); call counts stay exact beyond it")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	rest := fs.Args()
+	if len(rest) < 2 {
+		fmt.Fprintln(stderr, "flowscape trace: want an interpreter and a script after --")
+		fs.Usage()
+		return 2
+	}
+	src, err := pyagent.Backend{}.NewFlow(sources.FlowConfig{
+		Interpreter: rest[0], Script: rest[1], Args: rest[2:], CCalls: *ccalls,
+		Stdin: stdin, Stdout: stdout, Stderr: stderr,
+	})
+	if err != nil {
+		return errorf(stderr, "%v", err)
+	}
+	// Ctrl-C reaches the program too (same process group); let it end and
+	// flush, then write what was collected.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+
+	t := tracer.NewTrace(*limit)
+	runErr := src.Run(context.Background(), t)
+	if werr := writeTraceFile(*out, t); werr != nil {
+		return errorf(stderr, "write %s: %v", *out, werr)
+	}
+	st := t.Stats()
+	fmt.Fprintf(stderr, "flowscape: %d events from %d threads, %d functions; wrote %s\n", st.Events, st.Threads, st.Frames, *out)
+	if st.Dropped > 0 {
+		fmt.Fprintf(stderr, "flowscape: the event limit (%d) was hit: %d events not kept (call counts are still exact)\n", st.Limit, st.Dropped)
+	}
+	var ee *pyagent.ExitError
+	if errors.As(runErr, &ee) {
+		fmt.Fprintf(stderr, "flowscape: %v\n", runErr)
+		if ee.Code > 0 {
+			return ee.Code
+		}
+		return 1
+	}
+	if runErr != nil {
+		return errorf(stderr, "%v", runErr)
+	}
+	return 0
+}
+
+func writeTraceFile(path string, t *tracer.Trace) (err error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if _, serr := os.Stat(dir); serr != nil {
+			return serr
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if err := tracer.WriteChrome(w, t); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// loadTraceFile reads a trace file for the headless commands; on a fault it
+// reports it and goes on with what was read.
+func loadTraceFile(path string, stderr io.Writer) (*tracer.Trace, bool) {
+	t := tracer.NewTrace(0)
+	if err := replay.Load(context.Background(), path, t); err != nil {
+		fmt.Fprintf(stderr, "flowscape: %v\n", err)
+		if t.Stats().Events == 0 {
+			return nil, false
+		}
+		fmt.Fprintf(stderr, "flowscape: going on with the %d events read before the fault\n", t.Stats().Events)
+	}
+	return t, true
+}
+
+func cmdFlow(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("flow", "flowscape flow FILE", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	path, code, ok := oneFile(fs, stderr)
+	if !ok {
+		return code
+	}
+	t, ok := loadTraceFile(path, stderr)
+	if !ok {
+		return 1
+	}
+	w := bufio.NewWriter(stdout)
+	if err := tracer.WriteFlow(w, t); err != nil {
+		return errorf(stderr, "%v", err)
+	}
+	if err := w.Flush(); err != nil {
+		return errorf(stderr, "%v", err)
+	}
+	return 0
+}
+
+func cmdCallgraph(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("callgraph", "flowscape callgraph [--format json] FILE", stderr)
+	format := fs.String("format", "json", "output `format`: json")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	path, code, ok := oneFile(fs, stderr)
+	if !ok {
+		return code
+	}
+	if *format != "json" {
+		return errorf(stderr, "callgraph: unknown format %q (want json)", *format)
+	}
+	t, ok := loadTraceFile(path, stderr)
+	if !ok {
+		return 1
+	}
+	w := bufio.NewWriter(stdout)
+	if err := t.Callgraph().WriteJSON(w); err != nil {
+		return errorf(stderr, "%v", err)
+	}
+	if err := w.Flush(); err != nil {
+		return errorf(stderr, "%v", err)
+	}
+	return 0
+}

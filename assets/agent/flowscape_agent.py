@@ -1,0 +1,446 @@
+"""Flowscape's in-process tracing agent.
+
+Runs a Python script as if it ran alone, with a profile hook that records
+every Python call and return (and C calls when asked), and streams them in
+batches to Flowscape over a unix socket.
+
+Wire format, little-endian, a stream of records: u8 type, u32 payload length,
+payload.
+  H  JSON hello: pid, version, executable, mode, start_ns, argv, agent_tids
+  F  JSON frames: [[id, file, func, first_line, is_c, line_table], ...]
+     line_table is a flat [start, end, line, ...] list mapping bytecode
+     offsets to lines (sys.monitoring mode) or null
+  T  JSON threads: [[tid, name], ...]
+  E  events: u32 n, u8 posmode (0 lines, 1 bytecode offsets), then columns
+     n*i64 ts (CLOCK_MONOTONIC ns), n*u32 frame id, n*i32 pos, n*u32 tid,
+     n*u8 kind (0 call, 1 return, 2 C call, 3 C return, 4 unwind)
+  X  JSON end: reason, error
+
+Configuration comes from the environment (removed before the script runs):
+FLOWSCAPE_SOCKET (path), FLOWSCAPE_CCALLS ("1" to record C calls),
+FLOWSCAPE_FLUSH_MS (flush period, default 20).
+"""
+
+import array
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import types
+from operator import itemgetter
+
+import _thread
+
+_HDR = struct.Struct("<BI")
+_EHDR = struct.Struct("<IB")
+_ig0, _ig1, _ig2, _ig3, _ig4 = (itemgetter(i) for i in range(5))
+_SETPROFILE_KIND = {
+    "call": 0,
+    "return": 1,
+    "c_call": 2,
+    "c_return": 3,
+    "c_exception": 3,
+}
+_BUILTIN_TYPES = (types.BuiltinFunctionType, types.BuiltinMethodType)
+
+
+def _c_name(obj):
+    """Name a C callable the way a reader expects: module.qualname."""
+    try:
+        self = getattr(obj, "__self__", None)
+        name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "?")
+        if self is not None and not isinstance(self, types.ModuleType):
+            owner = type(self).__name__ if not isinstance(self, type) else self.__name__
+            if "." not in name:
+                name = owner + "." + name
+            return name
+        mod = getattr(obj, "__module__", None)
+        if mod and mod != "builtins":
+            return mod + "." + name
+        return name
+    except Exception:  # never raise from the agent
+        return "<C function>"
+
+
+class Agent:
+    """Owns the socket, the per-thread buffers and the frame table."""
+
+    def __init__(self, sock, c_calls, flush_s):
+        self.sock = sock
+        self.c_calls = c_calls
+        self.flush_s = flush_s
+        self.pid = os.getpid()
+        self.buffers = []  # [(tid, list)] in setprofile mode
+        self.gbuf = []  # the one buffer in sys.monitoring mode
+        self.code_ids = {}  # id(code) -> frame id; codes kept alive in self.keep
+        self.keep = []
+        self.c_ids = {}  # C callable name -> frame id
+        self.next_id = 1
+        self.threads = {}  # tid -> name sent
+        self.names = {}  # tid -> name, noted when a thread's hook is made
+        self.stop = threading.Event()
+        self.dead = False
+        self.mode = "sys.monitoring" if sys.version_info >= (3, 12) else "setprofile"
+        self.tool = None
+        self.flusher = None
+
+    # ---- output ----
+    def send(self, kind, payload):
+        if self.dead:
+            return
+        try:
+            self.sock.sendall(_HDR.pack(kind, len(payload)) + payload)
+        except OSError:
+            # The viewer went away: stop tracing, let the program run on.
+            self.dead = True
+            self.uninstall()
+
+    def send_json(self, kind, obj):
+        self.send(kind, json.dumps(obj, separators=(",", ":")).encode("utf-8", "replace"))
+
+    # ---- frames ----
+    def _new_code(self, code):
+        fid = self.next_id
+        self.next_id += 1
+        self.code_ids[id(code)] = fid
+        self.keep.append(code)
+        table = None
+        if self.mode == "sys.monitoring":
+            table = []
+            for start, end, line in code.co_lines():
+                table.extend((start, end, line or 0))
+        name = getattr(code, "co_qualname", code.co_name)
+        return [fid, code.co_filename, name, code.co_firstlineno, False, table]
+
+    def _c_id(self, obj, frames):
+        name = _c_name(obj)
+        fid = self.c_ids.get(name)
+        if fid is None:
+            fid = self.next_id
+            self.next_id += 1
+            self.c_ids[name] = fid
+            frames.append([fid, "~", name, 0, True, None])
+        return fid
+
+    def _ids(self, objs, kinds):
+        """Frame ids for a batch; announces new frames first."""
+        frames = []
+        get = self.code_ids.get
+        if self.c_calls and (2 in kinds or 3 in kinds):
+            ids = []
+            for obj, k in zip(objs, kinds):
+                if k == 2 or k == 3:
+                    ids.append(self._c_id(obj, frames))
+                else:
+                    fid = get(id(obj))
+                    if fid is None:
+                        fr = self._new_code(obj)
+                        frames.append(fr)
+                        fid = fr[0]
+                    ids.append(fid)
+        else:
+            ids = list(map(get, map(id, objs)))
+            if None in ids:
+                for i, fid in enumerate(ids):
+                    if fid is None:
+                        fid = get(id(objs[i]))
+                        if fid is None:
+                            fr = self._new_code(objs[i])
+                            frames.append(fr)
+                            fid = fr[0]
+                        ids[i] = fid
+        if frames:
+            self.send_json(ord("F"), frames)
+        return ids
+
+    def _threads(self):
+        names = {}
+        for t in threading.enumerate():
+            nid = getattr(t, "native_id", None)
+            if nid is not None:
+                names[nid] = t.name
+        return names
+
+    def _announce(self, tids):
+        new = [t for t in tids if t not in self.threads]
+        if not new:
+            return
+        names = self._threads()
+        names.update(self.names)
+        out = []
+        for t in new:
+            name = names.get(t, "")
+            self.threads[t] = name
+            out.append([t, name])
+        self.send_json(ord("T"), out)
+
+    def encode(self, items, tid=None):
+        """Send one batch of events; tid is None when items carry their own."""
+        n = len(items)
+        if n == 0 or self.dead:
+            return
+        if self.mode == "sys.monitoring":
+            kinds = bytes(map(_ig1, items))
+            tids = array.array("I", map(_ig4, items))
+            self._announce(set(tids))
+            posmode = 1
+        else:
+            kinds = bytes(map(_SETPROFILE_KIND.__getitem__, map(_ig1, items)))
+            tids = array.array("I", [tid]) * n
+            self._announce((tid,))
+            posmode = 0
+        ids = array.array("I", self._ids(list(map(_ig2, items)), kinds))
+        ts = array.array("q", map(_ig0, items))
+        pos = array.array("i", map(_ig3, items))
+        if sys.byteorder != "little":
+            for a in (ts, ids, pos, tids):
+                a.byteswap()
+        self.send(
+            ord("E"),
+            b"".join((_EHDR.pack(n, posmode), ts.tobytes(), ids.tobytes(), pos.tobytes(), tids.tobytes(), kinds)),
+        )
+
+    def flush(self):
+        if os.getpid() != self.pid:
+            return
+        if self.mode == "sys.monitoring":
+            buf = self.gbuf
+            if buf:
+                items = buf[:]
+                del buf[: len(items)]
+                self.encode(items)
+            return
+        for tid, buf in list(self.buffers):
+            if buf:
+                items = buf[:]
+                del buf[: len(items)]
+                self.encode(items, tid)
+
+    def run_flusher(self):
+        while not self.stop.wait(self.flush_s):
+            try:
+                self.flush()
+            except Exception as e:  # never let the agent kill the program
+                self.fail(e)
+
+    def fail(self, e):
+        try:
+            self.send_json(ord("X"), {"reason": "agent error", "error": repr(e)})
+        finally:
+            self.dead = True
+            self.uninstall()
+
+    # ---- hooks ----
+    def make_hook(self, tid):
+        buf = []
+        self.buffers.append((tid, buf))
+        append = buf.append
+        now = time.monotonic_ns
+        if self.c_calls:
+
+            def hook(frame, event, arg):
+                if event[1] == "_":
+                    append((now(), event, arg, frame.f_lineno))
+                else:
+                    append((now(), event, frame.f_code, frame.f_lineno))
+
+        else:
+
+            def hook(frame, event, arg):
+                if event[1] != "_":
+                    append((now(), event, frame.f_code, frame.f_lineno))
+
+        return hook
+
+    def thread_starter(self, frame, event, arg):
+        """Installed for new threads: swaps in a per-thread hook."""
+        tid = threading.get_native_id()
+        self.names[tid] = threading.current_thread().name
+        hook = self.make_hook(tid)
+        sys.setprofile(hook)
+        hook(frame, event, arg)
+
+    def install(self):
+        if self.mode == "sys.monitoring":
+            self._install_monitoring()
+        else:
+            threading.setprofile(self.thread_starter)
+            sys.setprofile(self.make_hook(threading.get_native_id()))
+
+    def _install_monitoring(self):
+        mon = sys.monitoring
+        for tool in (4, 3, 5, 2):
+            try:
+                mon.use_tool_id(tool, "flowscape")
+                self.tool = tool
+                break
+            except ValueError:
+                continue
+        else:
+            raise RuntimeError("no free sys.monitoring tool id")
+        E = mon.events
+        append = self.gbuf.append
+        now = time.monotonic_ns
+        tid = _thread.get_native_id
+
+        def start(code, off):
+            append((now(), 0, code, off, tid()))
+
+        def ret(code, off, val):
+            append((now(), 1, code, off, tid()))
+
+        def unwind(code, off, exc):
+            append((now(), 4, code, off, tid()))
+
+        def throw(code, off, exc):
+            append((now(), 0, code, off, tid()))
+
+        cb = mon.register_callback
+        cb(self.tool, E.PY_START, start)
+        cb(self.tool, E.PY_RESUME, start)
+        cb(self.tool, E.PY_THROW, throw)
+        cb(self.tool, E.PY_RETURN, ret)
+        cb(self.tool, E.PY_YIELD, ret)
+        cb(self.tool, E.PY_UNWIND, unwind)
+        events = E.PY_START | E.PY_RESUME | E.PY_THROW | E.PY_RETURN | E.PY_YIELD | E.PY_UNWIND
+        if self.c_calls:
+            ctypes_ = (types.BuiltinFunctionType, types.MethodDescriptorType)
+
+            def call(code, off, func, arg0):
+                if type(func) in ctypes_:
+                    append((now(), 2, func, off, tid()))
+
+            def cret(code, off, func, arg0):
+                if type(func) in ctypes_:
+                    append((now(), 3, func, off, tid()))
+
+            cb(self.tool, E.CALL, call)
+            cb(self.tool, E.C_RETURN, cret)
+            cb(self.tool, E.C_RAISE, cret)
+            events |= E.CALL | E.C_RETURN | E.C_RAISE
+        mon.set_events(self.tool, events)
+
+    def uninstall(self):
+        try:
+            if self.mode == "sys.monitoring":
+                if self.tool is not None:
+                    sys.monitoring.set_events(self.tool, 0)
+                    sys.monitoring.free_tool_id(self.tool)
+                    self.tool = None
+            else:
+                threading.setprofile(None)
+                sys.setprofile(None)
+        except Exception:
+            pass
+
+    def finish(self, reason="exit"):
+        """Flush everything and say goodbye; called once at interpreter exit."""
+        self.uninstall()
+        self.stop.set()
+        if self.flusher is not None and self.flusher is not threading.current_thread():
+            self.flusher.join(1.0)
+        try:
+            self.flush()
+        except Exception as e:
+            self.fail(e)
+            return
+        self.send_json(ord("X"), {"reason": reason})
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.dead = True
+
+    def after_fork_child(self):
+        # A forked child must not write into the parent's stream.
+        self.dead = True
+        self.uninstall()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _load_script(path):
+    with open(path, "rb") as f:
+        src = f.read()
+    return compile(src, path, "exec", dont_inherit=True)
+
+
+def main():
+    sock_path = os.environ.pop("FLOWSCAPE_SOCKET", "")
+    c_calls = os.environ.pop("FLOWSCAPE_CCALLS", "") == "1"
+    flush_s = int(os.environ.pop("FLOWSCAPE_FLUSH_MS", "20") or "20") / 1000.0
+    argv = sys.argv[1:]
+    if not argv:
+        sys.stderr.write("flowscape agent: no script given\n")
+        sys.exit(2)
+    script = argv[0]
+    try:
+        code = _load_script(script)
+    except OSError as e:
+        sys.stderr.write("flowscape: can't open file %r: %s\n" % (script, e))
+        sys.exit(2)
+    except (SyntaxError, ValueError) as e:
+        import traceback
+
+        traceback.print_exception(type(e), e, None)
+        sys.exit(1)
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(sock_path)
+    except OSError as e:
+        sys.stderr.write("flowscape agent: cannot connect to %r: %s\n" % (sock_path, e))
+        sys.exit(70)
+
+    agent = Agent(sock, c_calls, flush_s)
+    # The script sees itself as __main__, with its own argv and path.
+    sys.argv = argv
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    main_mod = types.ModuleType("__main__")
+    main_mod.__file__ = script
+    main_mod.__builtins__ = __builtins__
+    sys.modules["__main__"] = main_mod
+
+    agent.flusher = threading.Thread(target=agent.run_flusher, name="flowscape-flusher", daemon=True)
+    agent.flusher.start()
+    agent.send_json(
+        ord("H"),
+        {
+            "pid": os.getpid(),
+            "version": "%d.%d.%d" % sys.version_info[:3],
+            "executable": sys.executable,
+            "mode": agent.mode,
+            "c_calls": c_calls,
+            "start_ns": time.monotonic_ns(),
+            "argv": argv,
+            "agent_tids": [agent.flusher.native_id],
+        },
+    )
+    import atexit
+
+    atexit.register(agent.finish)
+    os.register_at_fork(after_in_child=agent.after_fork_child)
+    g = main_mod.__dict__
+    agent.install()
+    try:
+        exec(code, g)
+    except SystemExit:
+        if agent.mode == "setprofile":
+            sys.setprofile(None)
+        raise
+    except BaseException as e:
+        if agent.mode == "setprofile":
+            sys.setprofile(None)
+        # Print the traceback as Python would, without the agent's frames.
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        sys.excepthook(type(e), e, tb)
+        sys.exit(130 if isinstance(e, KeyboardInterrupt) else 1)
+    if agent.mode == "setprofile":
+        sys.setprofile(None)

@@ -1,0 +1,21 @@
+// Package assets embeds the files Flowscape ships: the in-process Python
+// agent, the demo program and the icon.
+package assets
+
+import _ "embed"
+
+// AgentPy is the in-process Python tracing agent (agent/flowscape_agent.py).
+//
+//go:embed agent/flowscape_agent.py
+var AgentPy []byte
+
+// AgentModule is the module name the agent is imported as.
+const AgentModule = "flowscape_agent"
+
+// DemoPy is the bundled demo program (demo/demo.py).
+//
+//go:embed demo/demo.py
+var DemoPy []byte
+
+// DemoName is the demo program's file name.
+const DemoName = "flowscape_demo.py"

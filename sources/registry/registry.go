@@ -1,0 +1,21 @@
+// Package registry builds the registry of every data source this build of
+// Flowscape knows, in one function.
+package registry
+
+import (
+	"flowscape/sources"
+	"flowscape/sources/pyagent"
+	"flowscape/sources/replay"
+)
+
+// Default returns the registry of all built-in backends.
+func Default() *sources.Registry {
+	r, err := sources.NewRegistry(map[string]sources.Backend{
+		pyagent.Name: pyagent.Backend{},
+		replay.Name:  replay.Backend{},
+	})
+	if err != nil {
+		panic(err) // the table above is fixed at compile time
+	}
+	return r
+}

@@ -1,0 +1,393 @@
+package widgets
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+
+	"flowscape/tracer"
+)
+
+// FlowTree shows a trace's code flow as a tree: one root per thread, a child
+// per call, in call order. Rows show the function, file:line, the duration
+// once returned and the time since the trace started. Repeated consecutive
+// calls of one function can be folded into one "×N" row.
+type FlowTree struct {
+	widget.BaseWidget
+
+	// OnSelected is called when a call row is selected.
+	OnSelected func(n tracer.Node)
+	// OnOpen is called when a call row is double-clicked.
+	OnOpen func(n tracer.Node)
+
+	tree    *widget.Tree
+	trace   *tracer.Trace
+	visible *tracer.Visible
+	fold    bool
+
+	closedSet map[string]struct{}
+}
+
+var _ fyne.Widget = (*FlowTree)(nil)
+
+// NewFlowTree returns an empty flow tree; give it a trace with SetTrace.
+func NewFlowTree() *FlowTree {
+	ft := &FlowTree{fold: true}
+	ft.tree = widget.NewTree(ft.childUIDs, ft.isBranch, ft.create, ft.update)
+	ft.closedSet = map[string]struct{}{}
+	ft.tree.OnBranchClosed = func(uid widget.TreeNodeID) { ft.closedSet[uid] = struct{}{} }
+	ft.tree.OnBranchOpened = func(uid widget.TreeNodeID) { delete(ft.closedSet, uid) }
+	ft.tree.OnSelected = func(uid widget.TreeNodeID) {
+		if n, ok := ft.nodeOf(uid); ok && ft.OnSelected != nil {
+			ft.OnSelected(n)
+		}
+	}
+	ft.ExtendBaseWidget(ft)
+	return ft
+}
+
+// CreateRenderer implements fyne.Widget.
+func (ft *FlowTree) CreateRenderer() fyne.WidgetRenderer {
+	return &flowTreeRenderer{ft: ft}
+}
+
+// SetTrace shows t (nil clears the tree). Call on the UI goroutine.
+func (ft *FlowTree) SetTrace(t *tracer.Trace) {
+	ft.trace = t
+	ft.visible = nil
+	ft.tree.CloseAllBranches()
+	ft.tree.UnselectAll()
+	ft.closedSet = map[string]struct{}{}
+	ft.tree.Refresh()
+}
+
+// Trace returns the trace shown.
+func (ft *FlowTree) Trace() *tracer.Trace { return ft.trace }
+
+// SetVisible limits the tree to the given nodes (nil shows all), as computed
+// by Trace.Filter off the UI goroutine.
+func (ft *FlowTree) SetVisible(v *tracer.Visible) {
+	ft.visible = v
+	ft.tree.Refresh()
+}
+
+// SetFold turns folding of repeated consecutive calls on or off.
+func (ft *FlowTree) SetFold(on bool) {
+	ft.fold = on
+	ft.tree.CloseAllBranches()
+	ft.Update()
+}
+
+// Update re-reads the trace (new events, threads) and redraws.
+func (ft *FlowTree) Update() {
+	if ft.trace != nil {
+		for _, th := range ft.trace.Threads() {
+			uid := threadUID(th.TID)
+			if !ft.tree.IsBranchOpen(uid) && !ft.closed(uid) {
+				ft.tree.OpenBranch(uid)
+			}
+		}
+	}
+	ft.tree.Refresh()
+}
+
+// closed reports whether the user closed the row uid, so Update does not
+// reopen it.
+func (ft *FlowTree) closed(uid string) bool {
+	_, ok := ft.closedSet[uid]
+	return ok
+}
+
+// Select selects the row of node id.
+func (ft *FlowTree) Select(id tracer.NodeID) {
+	ft.tree.Select(id.String())
+}
+
+// ---- tree callbacks ----
+
+func threadUID(tid uint32) string { return "t" + strconv.FormatUint(uint64(tid), 10) }
+
+// groupUID names a folded group: "g" + parent uid + "|" + first + "|" + count.
+func groupUID(parent string, g tracer.Group) string {
+	return fmt.Sprintf("g%s|%s|%d", parent, g.First, g.Count)
+}
+
+func parseGroupUID(uid string) (parent string, first tracer.NodeID, count int, ok bool) {
+	s := uid[1:]
+	i := strings.LastIndexByte(s, '|')
+	if i < 0 {
+		return
+	}
+	count, err := strconv.Atoi(s[i+1:])
+	if err != nil {
+		return
+	}
+	s = s[:i]
+	j := strings.LastIndexByte(s, '|')
+	if j < 0 {
+		return
+	}
+	first, err = tracer.ParseNodeID(s[j+1:])
+	if err != nil {
+		return
+	}
+	return s[:j], first, count, true
+}
+
+func (ft *FlowTree) childUIDs(uid widget.TreeNodeID) []widget.TreeNodeID {
+	t := ft.trace
+	if t == nil {
+		return nil
+	}
+	switch {
+	case uid == "":
+		var out []string
+		for _, th := range t.Threads() {
+			out = append(out, threadUID(th.TID))
+		}
+		return out
+	case uid[0] == 't':
+		tid, err := strconv.ParseUint(uid[1:], 10, 32)
+		if err != nil {
+			return nil
+		}
+		if ft.fold {
+			return ft.groupUIDs(uid, t.RootsFolded(uint32(tid)))
+		}
+		return ft.nodeUIDs(t.Roots(uint32(tid)))
+	case uid[0] == 'g':
+		parent, first, count, ok := parseGroupUID(uid)
+		if !ok {
+			return nil
+		}
+		var sibs []tracer.NodeID
+		if parent[0] == 't' {
+			tid, _ := strconv.ParseUint(parent[1:], 10, 32)
+			sibs = t.Roots(uint32(tid))
+		} else if pid, err := tracer.ParseNodeID(parent); err == nil {
+			sibs = t.Children(pid)
+		}
+		for i, s := range sibs {
+			if s == first {
+				end := min(i+count, len(sibs))
+				return ft.nodeUIDs(sibs[i:end])
+			}
+		}
+		return nil
+	default:
+		id, err := tracer.ParseNodeID(uid)
+		if err != nil {
+			return nil
+		}
+		if ft.fold {
+			return ft.groupUIDs(uid, t.ChildrenFolded(id))
+		}
+		return ft.nodeUIDs(t.Children(id))
+	}
+}
+
+func (ft *FlowTree) nodeUIDs(ids []tracer.NodeID) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if ft.visible.Contains(id) {
+			out = append(out, id.String())
+		}
+	}
+	return out
+}
+
+func (ft *FlowTree) groupUIDs(parent string, gs []tracer.Group) []string {
+	out := make([]string, 0, len(gs))
+	for _, g := range gs {
+		if !ft.visible.Contains(g.First) {
+			continue
+		}
+		if g.Count > 1 {
+			out = append(out, groupUID(parent, g))
+		} else {
+			out = append(out, g.First.String())
+		}
+	}
+	return out
+}
+
+func (ft *FlowTree) isBranch(uid widget.TreeNodeID) bool {
+	if uid == "" || uid[0] == 't' || uid[0] == 'g' {
+		return true
+	}
+	n, ok := ft.nodeOf(uid)
+	return ok && n.HasChildren
+}
+
+// nodeOf resolves a call row (or the first call of a folded group).
+func (ft *FlowTree) nodeOf(uid string) (tracer.Node, bool) {
+	if ft.trace == nil || uid == "" || uid[0] == 't' {
+		return tracer.Node{}, false
+	}
+	if uid[0] == 'g' {
+		_, first, _, ok := parseGroupUID(uid)
+		if !ok {
+			return tracer.Node{}, false
+		}
+		return ft.trace.Node(first)
+	}
+	id, err := tracer.ParseNodeID(uid)
+	if err != nil {
+		return tracer.Node{}, false
+	}
+	return ft.trace.Node(id)
+}
+
+func (ft *FlowTree) create(bool) fyne.CanvasObject { return newFlowRow(ft) }
+
+func (ft *FlowTree) update(uid widget.TreeNodeID, _ bool, o fyne.CanvasObject) {
+	r := o.(*flowRow)
+	r.uid = uid
+	t := ft.trace
+	if t == nil {
+		return
+	}
+	if uid[0] == 't' {
+		tid, _ := strconv.ParseUint(uid[1:], 10, 32)
+		name := ""
+		for _, th := range t.Threads() {
+			if th.TID == uint32(tid) {
+				name = th.Name
+			}
+		}
+		if name == "" {
+			name = "thread"
+		}
+		r.set(fmt.Sprintf("%s  (tid %d)", name, tid), "", "", "", true)
+		return
+	}
+	n, ok := ft.nodeOf(uid)
+	if !ok {
+		r.set("?", "", "", "", false)
+		return
+	}
+	name := n.Frame.Func
+	dur := ""
+	if uid[0] == 'g' {
+		_, _, count, _ := parseGroupUID(uid)
+		name = fmt.Sprintf("%s  ×%d", name, count)
+	} else if n.Open {
+		dur = "running"
+	} else {
+		dur = FormatDuration(time.Duration(n.Duration()))
+		if n.Unwound {
+			dur += "  (exception)"
+		}
+	}
+	loc := ""
+	if !n.Frame.C {
+		loc = fmt.Sprintf("%s:%d", filepath.Base(n.Frame.File), n.Frame.Line)
+	}
+	since := "+" + FormatDuration(time.Duration(n.Start-t.StartNS()))
+	r.set(name, loc, dur, since, false)
+}
+
+// FormatDuration prints d with three significant digits: 812ns, 4.21µs,
+// 12.3ms, 1.50s.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + FormatDuration(-d)
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d.Nanoseconds())
+	case d < time.Millisecond:
+		return trim3(float64(d)/1e3) + "µs"
+	case d < time.Second:
+		return trim3(float64(d)/1e6) + "ms"
+	default:
+		return trim3(float64(d)/1e9) + "s"
+	}
+}
+
+func trim3(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+// ---- rows ----
+
+// flowRow is one row of the tree: it selects on tap and opens on
+// double-tap.
+type flowRow struct {
+	widget.BaseWidget
+	ft                    *FlowTree
+	uid                   string
+	name, loc, dur, since *widget.Label
+}
+
+func newFlowRow(ft *FlowTree) *flowRow {
+	r := &flowRow{
+		ft:    ft,
+		name:  widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}),
+		loc:   widget.NewLabel(""),
+		dur:   widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true}),
+		since: widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true}),
+	}
+	r.loc.Importance = widget.LowImportance
+	r.since.Importance = widget.LowImportance
+	r.ExtendBaseWidget(r)
+	return r
+}
+
+func (r *flowRow) set(name, loc, dur, since string, thread bool) {
+	r.name.SetText(name)
+	r.loc.SetText(loc)
+	r.dur.SetText(dur)
+	r.since.SetText(since)
+	if thread {
+		r.name.Importance = widget.HighImportance
+	} else {
+		r.name.Importance = widget.MediumImportance
+	}
+}
+
+// Text is the row's text as a user reads it (for tests and accessibility).
+func (r *flowRow) Text() string {
+	return strings.TrimSpace(strings.Join([]string{r.name.Text, r.loc.Text, r.dur.Text, r.since.Text}, "  "))
+}
+
+func (r *flowRow) CreateRenderer() fyne.WidgetRenderer {
+	right := container.NewHBox(r.dur, r.since)
+	return widget.NewSimpleRenderer(container.NewBorder(nil, nil, container.NewHBox(r.name, r.loc), right))
+}
+
+// Tapped selects the row.
+func (r *flowRow) Tapped(*fyne.PointEvent) {
+	if r.uid != "" {
+		r.ft.tree.Select(r.uid)
+	}
+}
+
+// DoubleTapped opens the row's source.
+func (r *flowRow) DoubleTapped(*fyne.PointEvent) {
+	if n, ok := r.ft.nodeOf(r.uid); ok && r.ft.OnOpen != nil {
+		r.ft.OnOpen(n)
+	}
+}
+
+type flowTreeRenderer struct{ ft *FlowTree }
+
+var _ fyne.WidgetRenderer = (*flowTreeRenderer)(nil)
+
+func (r *flowTreeRenderer) Destroy()                     {}
+func (r *flowTreeRenderer) Layout(s fyne.Size)           { r.ft.tree.Resize(s) }
+func (r *flowTreeRenderer) MinSize() fyne.Size           { return r.ft.tree.MinSize() }
+func (r *flowTreeRenderer) Objects() []fyne.CanvasObject { return []fyne.CanvasObject{r.ft.tree} }
+func (r *flowTreeRenderer) Refresh()                     { r.ft.tree.Refresh() }
