@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"flowscape/app"
-	_ "flowscape/internal/locale" // before fyne reads the locale
 )
 
 func main() {

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	_ "flowscape/internal/locale" // before fyne reads the locale
 )
 
 const usage = `Flowscape shows what programs are doing, live.
