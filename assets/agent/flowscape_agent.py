@@ -182,19 +182,18 @@ class Agent:
         n = len(items)
         if n == 0 or self.dead:
             return
+        kinds = bytes(map(_ig1, items))
         if self.mode == "sys.monitoring":
-            kinds = bytes(map(_ig1, items))
-            tids = array.array("I", map(_ig4, items))
+            tids = array.array("I", list(map(_ig4, items)))
             self._announce(set(tids))
             posmode = 1
         else:
-            kinds = bytes(map(_SETPROFILE_KIND.__getitem__, map(_ig1, items)))
             tids = array.array("I", [tid]) * n
             self._announce((tid,))
             posmode = 0
         ids = array.array("I", self._ids(list(map(_ig2, items)), kinds))
-        ts = array.array("q", map(_ig0, items))
-        pos = array.array("i", map(_ig3, items))
+        ts = array.array("q", list(map(_ig0, items)))
+        pos = array.array("i", list(map(_ig3, items)))
         if sys.byteorder != "little":
             for a in (ts, ids, pos, tids):
                 a.byteswap()
@@ -239,19 +238,25 @@ class Agent:
         self.buffers.append((tid, buf))
         append = buf.append
         now = time.monotonic_ns
+        CALL, RETURN = "call", "return"
         if self.c_calls:
+            kind = _SETPROFILE_KIND.__getitem__
 
             def hook(frame, event, arg):
-                if event[1] == "_":
-                    append((now(), event, arg, frame.f_lineno))
+                if event == CALL:
+                    append((now(), 0, frame.f_code, frame.f_lineno))
+                elif event == RETURN:
+                    append((now(), 1, frame.f_code, frame.f_lineno))
                 else:
-                    append((now(), event, frame.f_code, frame.f_lineno))
+                    append((now(), kind(event), arg, frame.f_lineno))
 
         else:
-
+            # Only Python calls; C events are dropped as cheaply as can be.
             def hook(frame, event, arg):
-                if event[1] != "_":
-                    append((now(), event, frame.f_code, frame.f_lineno))
+                if event == CALL:
+                    append((now(), 0, frame.f_code, frame.f_lineno))
+                elif event == RETURN:
+                    append((now(), 1, frame.f_code, frame.f_lineno))
 
         return hook
 
