@@ -93,12 +93,6 @@ func (u *ui) setStatus(msg string, isErr bool) {
 	u.status.SetText(msg)
 }
 
-// statusf is setStatus from any goroutine.
-func (u *ui) statusf(isErr bool, format string, a ...any) {
-	msg := fmt.Sprintf(format, a...)
-	fyne.Do(func() { u.setStatus(msg, isErr) })
-}
-
 // start runs the slow start-up work off the UI goroutine, then the refresh
 // loop until ctx ends.
 func (u *ui) start(ctx context.Context) {

@@ -120,4 +120,3 @@ func tracedCounts(t *testing.T, py, prog string) map[string]int64 {
 	}
 	return got
 }
-

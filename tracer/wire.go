@@ -273,6 +273,10 @@ func (d *Decoder) events(p []byte) error {
 			return fmt.Errorf("event %d has unknown kind %d", i, kinds[i])
 		}
 		f := FrameID(binary.LittleEndian.Uint32(ids[4*i:]))
+		if f == 0 {
+			continue // the agent's own code
+		}
+		at := int64(binary.LittleEndian.Uint64(ts[8*i:]))
 		line := int32(binary.LittleEndian.Uint32(pos[4*i:]))
 		if posmode == 1 {
 			if f != lastFrame {
@@ -286,7 +290,7 @@ func (d *Decoder) events(p []byte) error {
 			}
 		}
 		d.groups[g] = append(d.groups[g], Event{
-			TS:    int64(binary.LittleEndian.Uint64(ts[8*i:])),
+			TS:    at,
 			Frame: f,
 			Line:  line,
 			Kind:  k,

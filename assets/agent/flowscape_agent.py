@@ -86,6 +86,7 @@ class Agent:
         self.mode = "sys.monitoring" if sys.version_info >= (3, 12) else "setprofile"
         self.tool = None
         self.flusher = None
+        self.lost = None  # tid whose hook the interpreter removed
 
     # ---- output ----
     def send(self, kind, payload):
@@ -103,6 +104,12 @@ class Agent:
 
     # ---- frames ----
     def _new_code(self, code):
+        if code.co_filename == __file__:
+            # The agent's own code (its exit path under sys.monitoring):
+            # frame id 0, which the reader drops.
+            self.code_ids[id(code)] = 0
+            self.keep.append(code)
+            return None
         fid = self.next_id
         self.next_id += 1
         self.code_ids[id(code)] = fid
@@ -114,6 +121,13 @@ class Agent:
                 table.extend((start, end, line or 0))
         name = getattr(code, "co_qualname", code.co_name)
         return [fid, code.co_filename, name, code.co_firstlineno, False, table]
+
+    def _frame(self, code, frames):
+        fr = self._new_code(code)
+        if fr is None:
+            return 0
+        frames.append(fr)
+        return fr[0]
 
     def _c_id(self, obj, frames):
         name = _c_name(obj)
@@ -137,9 +151,7 @@ class Agent:
                 else:
                     fid = get(id(obj))
                     if fid is None:
-                        fr = self._new_code(obj)
-                        frames.append(fr)
-                        fid = fr[0]
+                        fid = self._frame(obj, frames)
                     ids.append(fid)
         else:
             ids = list(map(get, map(id, objs)))
@@ -148,9 +160,7 @@ class Agent:
                     if fid is None:
                         fid = get(id(objs[i]))
                         if fid is None:
-                            fr = self._new_code(objs[i])
-                            frames.append(fr)
-                            fid = fr[0]
+                            fid = self._frame(objs[i], frames)
                         ids[i] = fid
         if frames:
             self.send_json(ord("F"), frames)
@@ -239,6 +249,10 @@ class Agent:
         append = buf.append
         now = time.monotonic_ns
         CALL, RETURN = "call", "return"
+        # A hook that raises is removed by the interpreter: at the recursion
+        # limit (RecursionError) the hook's own frame cannot be entered, so
+        # on <= 3.11 tracing of that thread ends there and its open calls
+        # stay open. sys.monitoring (>= 3.12) keeps going.
         if self.c_calls:
             kind = _SETPROFILE_KIND.__getitem__
 
@@ -268,8 +282,24 @@ class Agent:
         sys.setprofile(hook)
         hook(frame, event, arg)
 
+    def check_hook(self):
+        """Ends tracing of the main thread after the script (setprofile mode)
+        and tells the reader if the interpreter had removed the hook."""
+        if self.mode != "setprofile":
+            return
+        lost = sys.getprofile() is None
+        sys.setprofile(None)
+        if lost:
+            self.lost = threading.get_native_id()
+
+    def name_thread(self, frame, event, arg):
+        """Notes a new thread's name (sys.monitoring mode), then unhooks."""
+        sys.setprofile(None)
+        self.names[threading.get_native_id()] = threading.current_thread().name
+
     def install(self):
         if self.mode == "sys.monitoring":
+            threading.setprofile(self.name_thread)
             self._install_monitoring()
         else:
             threading.setprofile(self.thread_starter)
@@ -331,6 +361,7 @@ class Agent:
     def uninstall(self):
         try:
             if self.mode == "sys.monitoring":
+                threading.setprofile(None)
                 if self.tool is not None:
                     sys.monitoring.set_events(self.tool, 0)
                     sys.monitoring.free_tool_id(self.tool)
@@ -352,7 +383,13 @@ class Agent:
         except Exception as e:
             self.fail(e)
             return
-        self.send_json(ord("X"), {"reason": reason})
+        end = {"reason": reason}
+        if self.lost is not None:
+            end["error"] = (
+                "the interpreter removed the profile hook of the main thread "
+                "(RecursionError at the recursion limit): calls after that were not seen"
+            )
+        self.send_json(ord("X"), end)
         try:
             self.sock.close()
         except OSError:
@@ -367,6 +404,22 @@ class Agent:
             self.sock.close()
         except OSError:
             pass
+
+
+def _without_agent(tb):
+    """The traceback tb with the agent's own frames unlinked."""
+    head = prev = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename != __file__:
+            if prev is None:
+                head = tb
+            else:
+                prev.tb_next = tb
+            prev = tb
+        tb = tb.tb_next
+    if prev is not None:
+        prev.tb_next = None
+    return head
 
 
 def _load_script(path):
@@ -435,17 +488,14 @@ def main():
     try:
         exec(code, g)
     except SystemExit:
-        if agent.mode == "setprofile":
-            sys.setprofile(None)
+        agent.check_hook()
         raise
     except BaseException as e:
-        if agent.mode == "setprofile":
-            sys.setprofile(None)
-        # Print the traceback as Python would, without the agent's frames.
-        tb = e.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-            tb = tb.tb_next
+        agent.check_hook()
+        # Print the traceback as Python would, without the agent's frames
+        # (its main, and its hook when the error was raised inside it).
+        tb = _without_agent(e.__traceback__)
+        e.__traceback__ = tb
         sys.excepthook(type(e), e, tb)
         sys.exit(130 if isinstance(e, KeyboardInterrupt) else 1)
-    if agent.mode == "setprofile":
-        sys.setprofile(None)
+    agent.check_hook()

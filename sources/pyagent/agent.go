@@ -257,4 +257,3 @@ func stop(cmd *exec.Cmd, waited <-chan error) {
 		<-waited
 	}
 }
-
