@@ -2,3 +2,5 @@
 // widget draws the model state it is given and keeps only view state
 // (scroll, selection, expansion).
 package widgets
+
+import _ "flowscape/internal/locale" // a parseable locale before fyne reads it

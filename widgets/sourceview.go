@@ -61,9 +61,9 @@ func NewSourceView() *SourceView {
 			num.SetText(strconv.Itoa(s.first + i))
 			txt.SetText(s.lines[i])
 			if s.first+i == s.target {
-				txt.TextStyle.Bold = true
+				txt.Importance = widget.HighImportance
 			} else {
-				txt.TextStyle.Bold = false
+				txt.Importance = widget.MediumImportance
 			}
 			txt.Refresh()
 		},

@@ -1,0 +1,156 @@
+package widgets
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"flowscape/tracer"
+)
+
+// demoTrace is a small trace: main calls a() twice (a calls b each time)
+// and c once; c is still running.
+func demoTrace() *tracer.Trace {
+	tr := tracer.NewTrace(0)
+	tr.Process(tracer.ProcessInfo{PID: 1, StartNS: 1000})
+	tr.Frames([]tracer.Frame{
+		{ID: 1, File: "/src/app.py", Func: "main", Line: 10},
+		{ID: 2, File: "/src/app.py", Func: "a", Line: 20},
+		{ID: 3, File: "/src/lib.py", Func: "b", Line: 5},
+		{ID: 4, File: "/src/other.py", Func: "c", Line: 30},
+	})
+	tr.Thread(tracer.Thread{TID: 7, Name: "MainThread"})
+	tr.Events(7, []tracer.Event{
+		{TS: 1100, Frame: 1, Line: 10, Kind: tracer.Call},
+		{TS: 1200, Frame: 2, Line: 20, Kind: tracer.Call},
+		{TS: 1300, Frame: 3, Line: 5, Kind: tracer.Call},
+		{TS: 1400, Frame: 3, Line: 6, Kind: tracer.Return},
+		{TS: 1500, Frame: 2, Line: 21, Kind: tracer.Return},
+		{TS: 1600, Frame: 2, Line: 20, Kind: tracer.Call},
+		{TS: 1700, Frame: 3, Line: 5, Kind: tracer.Call},
+		{TS: 1800, Frame: 3, Line: 6, Kind: tracer.Return},
+		{TS: 2600, Frame: 2, Line: 21, Kind: tracer.Return},
+		{TS: 2700, Frame: 4, Line: 31, Kind: tracer.Call},
+	})
+	return tr
+}
+
+// rows returns the texts of the rows on screen, in order.
+func rows(ft *FlowTree) []string {
+	var out []string
+	for _, o := range test.LaidOutObjects(ft) {
+		if r, ok := o.(*flowRow); ok && r.Visible() && r.uid != "" {
+			out = append(out, r.Text())
+		}
+	}
+	return out
+}
+
+func rowFor(t *testing.T, ft *FlowTree, prefix string) *flowRow {
+	t.Helper()
+	for _, o := range test.LaidOutObjects(ft) {
+		if r, ok := o.(*flowRow); ok && r.Visible() && strings.HasPrefix(r.Text(), prefix) {
+			return r
+		}
+	}
+	t.Fatalf("no row starting with %q in %q", prefix, rows(ft))
+	return nil
+}
+
+func TestFlowTreeGrowsAndFolds(t *testing.T) {
+	test.NewTempApp(t)
+	ft := NewFlowTree()
+	w := test.NewTempWindow(t, ft)
+	w.Resize(fyne.NewSize(700, 500))
+	tr := demoTrace()
+	ft.SetTrace(tr)
+	ft.Update()
+	got := rows(ft)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "MainThread  (tid 7)") || !strings.HasPrefix(got[1], "main  app.py:10  running") {
+		t.Fatalf("rows = %q, want the thread and its running main()", got)
+	}
+	ft.tree.OpenBranch(tracer.NodeID{TID: 7, Index: 0}.String())
+	got = rows(ft)
+	// a() twice in a row folds into one ×2 row, then c().
+	if len(got) != 4 || !strings.HasPrefix(got[2], "a  ×2  app.py:20") || !strings.HasPrefix(got[3], "c  other.py:30  running") {
+		t.Fatalf("rows after opening main = %q", got)
+	}
+	// The program goes on: c returns, a new thread starts.
+	tr.Events(7, []tracer.Event{{TS: 3700, Frame: 4, Line: 32, Kind: tracer.Return}})
+	tr.Thread(tracer.Thread{TID: 8, Name: "worker"})
+	tr.Events(8, []tracer.Event{{TS: 3000, Frame: 3, Line: 5, Kind: tracer.Call}, {TS: 3100, Frame: 3, Line: 6, Kind: tracer.Return}})
+	ft.Update()
+	got = rows(ft)
+	if len(got) != 6 || !strings.HasPrefix(got[3], "c  other.py:30  1.00µs") || !strings.HasPrefix(got[4], "worker  (tid 8)") || !strings.HasPrefix(got[5], "b  lib.py:5  100ns") {
+		t.Fatalf("rows after more events = %q", got)
+	}
+	// Unfolded, both calls of a() have their own row with their duration.
+	ft.SetFold(false)
+	ft.tree.OpenBranch(tracer.NodeID{TID: 7, Index: 0}.String())
+	got = rows(ft)
+	if len(got) != 7 || !strings.HasPrefix(got[2], "a  app.py:20  300ns  +200ns") || !strings.HasPrefix(got[3], "a  app.py:20  1.00µs  +600ns") {
+		t.Fatalf("unfolded rows = %q", got)
+	}
+}
+
+func TestFlowTreeFilter(t *testing.T) {
+	test.NewTempApp(t)
+	ft := NewFlowTree()
+	w := test.NewTempWindow(t, ft)
+	w.Resize(fyne.NewSize(700, 500))
+	tr := demoTrace()
+	ft.SetTrace(tr)
+	ft.SetFold(false)
+	ft.tree.OpenAllBranches()
+	ft.SetVisible(tr.Filter("lib"))
+	ft.SetVisible(tr.Filter("OTHER"))
+	got := rows(ft)
+	for _, r := range got {
+		if strings.HasPrefix(r, "a ") || strings.HasPrefix(r, "b ") {
+			t.Errorf("row %q shown, but neither it nor its calls match the filter", r)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("rows = %q, want thread, main and c", got)
+	}
+}
+
+func TestFlowTreeDoubleTapOpensSource(t *testing.T) {
+	test.NewTempApp(t)
+	ft := NewFlowTree()
+	w := test.NewTempWindow(t, ft)
+	w.Resize(fyne.NewSize(700, 500))
+	ft.SetTrace(demoTrace())
+	ft.SetFold(false)
+	ft.Update()
+	ft.tree.OpenBranch(tracer.NodeID{TID: 7, Index: 0}.String())
+	var opened []tracer.Node
+	ft.OnOpen = func(n tracer.Node) { opened = append(opened, n) }
+	test.DoubleTap(rowFor(t, ft, "c  other.py:30"))
+	if len(opened) != 1 || opened[0].Frame.File != "/src/other.py" || opened[0].Frame.Line != 30 || opened[0].Line != 31 {
+		t.Fatalf("opened %+v, want c at /src/other.py:30 (current line 31)", opened)
+	}
+	var selected []tracer.Node
+	ft.OnSelected = func(n tracer.Node) { selected = append(selected, n) }
+	test.Tap(rowFor(t, ft, "main"))
+	if len(selected) != 1 || selected[0].Frame.Func != "main" {
+		t.Fatalf("selected %+v, want main", selected)
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{812, "812ns"}, {4210, "4.21µs"}, {12_300_000, "12.3ms"}, {1_500_000_000, "1.50s"}, {-5, "-5ns"}, {250 * time.Millisecond, "250ms"},
+	}
+	for _, tt := range tests {
+		if got := FormatDuration(tt.d); got != tt.want {
+			t.Errorf("FormatDuration(%d) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
