@@ -393,6 +393,9 @@ func (f *flowTab) apply() {
 	f.mu.Unlock()
 	if f.tree.Trace() == s.Trace {
 		f.tree.SetVisible(vis)
+		if report {
+			f.tree.SetFinished(true)
+		}
 		f.tree.Update()
 	}
 	lines, dropped, _ := s.Output.Snapshot()

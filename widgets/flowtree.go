@@ -32,6 +32,8 @@ type FlowTree struct {
 	fold    bool
 
 	closedSet map[string]struct{}
+	opened    map[string]struct{} // rows Update opened by itself
+	finished  bool
 }
 
 var _ fyne.Widget = (*FlowTree)(nil)
@@ -41,6 +43,7 @@ func NewFlowTree() *FlowTree {
 	ft := &FlowTree{fold: true}
 	ft.tree = widget.NewTree(ft.childUIDs, ft.isBranch, ft.create, ft.update)
 	ft.closedSet = map[string]struct{}{}
+	ft.opened = map[string]struct{}{}
 	ft.tree.OnBranchClosed = func(uid widget.TreeNodeID) { ft.closedSet[uid] = struct{}{} }
 	ft.tree.OnBranchOpened = func(uid widget.TreeNodeID) { delete(ft.closedSet, uid) }
 	ft.tree.OnSelected = func(uid widget.TreeNodeID) {
@@ -64,6 +67,8 @@ func (ft *FlowTree) SetTrace(t *tracer.Trace) {
 	ft.tree.CloseAllBranches()
 	ft.tree.UnselectAll()
 	ft.closedSet = map[string]struct{}{}
+	ft.opened = map[string]struct{}{}
+	ft.finished = false
 	ft.tree.Refresh()
 }
 
@@ -81,19 +86,57 @@ func (ft *FlowTree) SetVisible(v *tracer.Visible) {
 func (ft *FlowTree) SetFold(on bool) {
 	ft.fold = on
 	ft.tree.CloseAllBranches()
+	ft.opened = map[string]struct{}{}
+	ft.closedSet = map[string]struct{}{}
 	ft.Update()
 }
 
-// Update re-reads the trace (new events, threads) and redraws.
+// autoOpenDepth is how deep Update opens new calls by itself (0: the
+// threads' top-level calls), so a newcomer sees the flow without clicking.
+const autoOpenDepth = 1
+
+// Update re-reads the trace (new events, threads) and redraws. It opens the
+// rows of new threads and their first levels of calls, except those the
+// user closed.
 func (ft *FlowTree) Update() {
 	if ft.trace != nil {
 		for _, th := range ft.trace.Threads() {
 			uid := threadUID(th.TID)
-			if !ft.tree.IsBranchOpen(uid) && !ft.closed(uid) {
-				ft.tree.OpenBranch(uid)
+			ft.autoOpen(uid)
+			for _, root := range ft.trace.Roots(th.TID) {
+				ft.autoOpenBelow(root, 0)
 			}
 		}
 	}
+	ft.tree.Refresh()
+}
+
+func (ft *FlowTree) autoOpenBelow(id tracer.NodeID, depth int) {
+	n, ok := ft.trace.Node(id)
+	if !ok || !n.HasChildren {
+		return
+	}
+	ft.autoOpen(id.String())
+	if depth < autoOpenDepth {
+		for _, c := range ft.trace.Children(id) {
+			ft.autoOpenBelow(c, depth+1)
+		}
+	}
+}
+
+// autoOpen opens uid once; a row the user closed stays closed.
+func (ft *FlowTree) autoOpen(uid string) {
+	if _, done := ft.opened[uid]; done || ft.closed(uid) {
+		return
+	}
+	ft.opened[uid] = struct{}{}
+	ft.tree.OpenBranch(uid)
+}
+
+// SetFinished says the traced program has ended: calls still open are
+// shown as never returned rather than running.
+func (ft *FlowTree) SetFinished(done bool) {
+	ft.finished = done
 	ft.tree.Refresh()
 }
 
@@ -277,6 +320,8 @@ func (ft *FlowTree) update(uid widget.TreeNodeID, _ bool, o fyne.CanvasObject) {
 	if uid[0] == 'g' {
 		_, _, count, _ := parseGroupUID(uid)
 		name = fmt.Sprintf("%s  ×%d", name, count)
+	} else if n.Open && ft.finished {
+		dur = "no return seen"
 	} else if n.Open {
 		dur = "running"
 	} else {

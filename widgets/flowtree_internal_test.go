@@ -68,14 +68,10 @@ func TestFlowTreeGrowsAndFolds(t *testing.T) {
 	tr := demoTrace()
 	ft.SetTrace(tr)
 	ft.Update()
+	// The thread and its first calls open by themselves; a() twice in a
+	// row folds into one ×2 row, then c().
 	got := rows(ft)
-	if len(got) != 2 || !strings.HasPrefix(got[0], "MainThread  (tid 7)") || !strings.HasPrefix(got[1], "main  app.py:10  running") {
-		t.Fatalf("rows = %q, want the thread and its running main()", got)
-	}
-	ft.tree.OpenBranch(tracer.NodeID{TID: 7, Index: 0}.String())
-	got = rows(ft)
-	// a() twice in a row folds into one ×2 row, then c().
-	if len(got) != 4 || !strings.HasPrefix(got[2], "a  ×2  app.py:20") || !strings.HasPrefix(got[3], "c  other.py:30  running") {
+	if len(got) != 4 || !strings.HasPrefix(got[0], "MainThread  (tid 7)") || !strings.HasPrefix(got[1], "main  app.py:10  running") || !strings.HasPrefix(got[2], "a  ×2  app.py:20") || !strings.HasPrefix(got[3], "c  other.py:30  running") {
 		t.Fatalf("rows after opening main = %q", got)
 	}
 	// The program goes on: c returns, a new thread starts.
@@ -89,10 +85,21 @@ func TestFlowTreeGrowsAndFolds(t *testing.T) {
 	}
 	// Unfolded, both calls of a() have their own row with their duration.
 	ft.SetFold(false)
-	ft.tree.OpenBranch(tracer.NodeID{TID: 7, Index: 0}.String())
 	got = rows(ft)
-	if len(got) != 7 || !strings.HasPrefix(got[2], "a  app.py:20  300ns  +200ns") || !strings.HasPrefix(got[3], "a  app.py:20  1.00µs  +600ns") {
+	if len(got) != 9 || !strings.HasPrefix(got[2], "a  app.py:20  300ns  +200ns") || !strings.HasPrefix(got[4], "a  app.py:20  1.00µs  +600ns") {
 		t.Fatalf("unfolded rows = %q", got)
+	}
+	// A row the user closes stays closed as events arrive.
+	ft.tree.CloseBranch(tracer.NodeID{TID: 7, Index: 0}.String())
+	ft.Update()
+	if got = rows(ft); len(got) != 4 {
+		t.Fatalf("rows after closing main = %q", got)
+	}
+	// Once the program has ended, an open call never returned.
+	ft.SetFinished(true)
+	ft.tree.OpenBranch(tracer.NodeID{TID: 7, Index: 0}.String())
+	if r := rowFor(t, ft, "main"); !strings.Contains(r.Text(), "no return seen") {
+		t.Errorf("main row after the end = %q", r.Text())
 	}
 }
 
