@@ -31,18 +31,21 @@ func (b *LineBuffer) Write(p []byte) (int, error) {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			b.partial = append(b.partial, p...)
-			if len(b.partial) > b.maxBytes {
+			// A CR ending the line does not count: its LF may come next.
+			if len(bytes.TrimSuffix(b.partial, []byte("\r"))) > b.maxBytes {
 				b.push(string(b.partial[:b.maxBytes]) + " …")
 				b.partial = b.partial[:0]
 			}
 			break
 		}
 		b.partial = append(b.partial, p[:i]...)
-		line := b.partial
+		// Drop the CR of a CRLF before measuring, so that a line of exactly
+		// maxBytes is not marked as cut.
+		line := bytes.TrimSuffix(b.partial, []byte("\r"))
 		if len(line) > b.maxBytes {
 			line = append(line[:b.maxBytes:b.maxBytes], " …"...)
 		}
-		b.push(string(bytes.TrimSuffix(line, []byte("\r"))))
+		b.push(string(line))
 		b.partial = b.partial[:0]
 		p = p[i+1:]
 	}

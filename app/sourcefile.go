@@ -64,6 +64,7 @@ func LoadSource(path string, line int) (SourceText, error) {
 	r := bufio.NewReaderSize(f, 1<<16)
 	out := SourceText{First: first}
 	cut := false
+	end := -1 // the file's last line number, once the end is reached
 	for num := 1; num <= last; num++ {
 		b, err := r.ReadSlice('\n')
 		long := errors.Is(err, bufio.ErrBufferFull)
@@ -82,8 +83,12 @@ func LoadSource(path string, line int) (SourceText, error) {
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				if len(b) == 0 && num >= first {
-					out.Lines = out.Lines[:len(out.Lines)-1]
+				end = num
+				if len(b) == 0 {
+					end--
+					if num >= first {
+						out.Lines = out.Lines[:len(out.Lines)-1]
+					}
 				}
 				break
 			}
@@ -91,13 +96,17 @@ func LoadSource(path string, line int) (SourceText, error) {
 		}
 	}
 	switch {
+	case huge && len(out.Lines) == 0:
+		out.Note = fmt.Sprintf("huge file (%d MiB)", st.Size()>>20)
 	case huge:
 		out.Note = fmt.Sprintf("huge file (%d MiB): showing lines %d–%d", st.Size()>>20, out.First, out.First+len(out.Lines)-1)
 	case cut:
 		out.Note = fmt.Sprintf("lines longer than %d characters are cut", sourceMaxLine)
 	}
-	if line > out.First+len(out.Lines)-1 {
-		note := fmt.Sprintf("line %d is past the end of the file (%d lines): it changed since it was traced", line, out.First+len(out.Lines)-1)
+	// In a huge file the window can start after the last line: count the
+	// lines up to the end rather than up to the window.
+	if end >= 0 && line > end {
+		note := fmt.Sprintf("line %d is past the end of the file (%d lines): it changed since it was traced", line, end)
 		if out.Note != "" {
 			note = out.Note + "; " + note
 		}
