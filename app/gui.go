@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
+	"flowscape/assets"
 	"flowscape/sources/registry"
 )
 
@@ -37,6 +38,7 @@ func cmdGUI(args []string, stderr io.Writer) int {
 		return errorf(stderr, "unknown tab %q (want flow or sources)", o.tab)
 	}
 	a := fyneapp.NewWithID("io.flowscape.app")
+	a.SetIcon(fyne.NewStaticResource("icon.png", assets.IconPNG))
 	w := a.NewWindow("Flowscape")
 	ui := newUI(w, o)
 	w.SetContent(ui.content())

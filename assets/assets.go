@@ -19,3 +19,8 @@ var DemoPy []byte
 
 // DemoName is the demo program's file name.
 const DemoName = "flowscape_demo.py"
+
+// IconPNG is the application icon (icon.png).
+//
+//go:embed icon.png
+var IconPNG []byte
