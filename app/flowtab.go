@@ -49,6 +49,10 @@ type flowTab struct {
 
 	interps []pyagent.Interpreter // set on the UI goroutine
 
+	// async runs slow work (probing an interpreter, reading a file) off the
+	// UI goroutine; the work hands its result back with fyne.Do.
+	async func(func())
+
 	session     atomic.Pointer[Session]
 	filterText  atomic.Pointer[string]
 	refresh     refresher
@@ -61,7 +65,7 @@ type flowTab struct {
 }
 
 func newFlowTab(u *ui) *flowTab {
-	f := &flowTab{u: u}
+	f := &flowTab{u: u, async: func(fn func()) { go fn() }}
 	f.refresh.fn = f.apply
 	empty := ""
 	f.filterText.Store(&empty)
@@ -83,7 +87,7 @@ func newFlowTab(u *ui) *flowTab {
 	f.filter.SetPlaceHolder("filter: function or file")
 	f.filter.OnChanged = func(s string) {
 		f.filterText.Store(&s)
-		go f.tick()
+		f.async(f.tick)
 	}
 	f.tree = widgets.NewFlowTree()
 	f.fold = widget.NewCheck("fold repeats", func(on bool) { f.tree.SetFold(on) })
@@ -264,7 +268,7 @@ func (f *flowTab) onStart() {
 		return
 	}
 	f.start.Disable()
-	go func() {
+	f.async(func() {
 		// NewFlow runs the interpreter once to check it: off the UI goroutine.
 		src, err := pyagent.Backend{}.NewFlow(cfg)
 		fyne.Do(func() {
@@ -275,7 +279,7 @@ func (f *flowTab) onStart() {
 			}
 			f.begin(src, fmt.Sprintf("Tracing %s with %s…", filepath.Base(cfg.Script), cfg.Interpreter))
 		})
-	}()
+	})
 }
 
 // begin starts src in a new session, replacing the shown trace. On the UI
@@ -311,12 +315,12 @@ func (f *flowTab) stop() {
 func (f *flowTab) onRestart() {
 	f.stop()
 	s := f.session.Load()
-	go func() {
+	f.async(func() {
 		if s != nil {
 			<-s.Done()
 		}
 		fyne.Do(f.onStart)
-	}()
+	})
 }
 
 // openSource shows the source of a double-clicked call.
@@ -329,7 +333,7 @@ func (f *flowTab) openSource(n tracer.Node) {
 	if n.Line > 0 {
 		line = int(n.Line)
 	}
-	go func() {
+	f.async(func() {
 		txt, err := LoadSource(path, line)
 		fyne.Do(func() {
 			if err != nil {
@@ -340,7 +344,7 @@ func (f *flowTab) openSource(n tracer.Node) {
 			f.source.ShowSource(path, txt.First, txt.Lines, line, txt.Note)
 			f.u.setStatus(fmt.Sprintf("%s  %s:%d", n.Frame.Func, path, line), false)
 		})
-	}()
+	})
 }
 
 // tick runs on the refresh goroutine (≈ 10 Hz): it works out what changed
