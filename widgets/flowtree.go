@@ -33,6 +33,7 @@ type FlowTree struct {
 
 	closedSet map[string]struct{}
 	opened    map[string]struct{} // rows Update opened by itself
+	groups    map[string]tracer.Group
 	finished  bool
 }
 
@@ -44,6 +45,7 @@ func NewFlowTree() *FlowTree {
 	ft.tree = widget.NewTree(ft.childUIDs, ft.isBranch, ft.create, ft.update)
 	ft.closedSet = map[string]struct{}{}
 	ft.opened = map[string]struct{}{}
+	ft.groups = map[string]tracer.Group{}
 	ft.tree.OnBranchClosed = func(uid widget.TreeNodeID) { ft.closedSet[uid] = struct{}{} }
 	ft.tree.OnBranchOpened = func(uid widget.TreeNodeID) { delete(ft.closedSet, uid) }
 	ft.tree.OnSelected = func(uid widget.TreeNodeID) {
@@ -68,6 +70,7 @@ func (ft *FlowTree) SetTrace(t *tracer.Trace) {
 	ft.tree.UnselectAll()
 	ft.closedSet = map[string]struct{}{}
 	ft.opened = map[string]struct{}{}
+	ft.groups = map[string]tracer.Group{}
 	ft.finished = false
 	ft.tree.Refresh()
 }
@@ -252,7 +255,9 @@ func (ft *FlowTree) groupUIDs(parent string, gs []tracer.Group) []string {
 			continue
 		}
 		if g.Count > 1 {
-			out = append(out, groupUID(parent, g))
+			uid := groupUID(parent, g)
+			ft.groups[uid] = g
+			out = append(out, uid)
 		} else {
 			out = append(out, g.First.String())
 		}
@@ -320,6 +325,9 @@ func (ft *FlowTree) update(uid widget.TreeNodeID, _ bool, o fyne.CanvasObject) {
 	if uid[0] == 'g' {
 		_, _, count, _ := parseGroupUID(uid)
 		name = fmt.Sprintf("%s  ×%d", name, count)
+		if g, ok := ft.groups[uid]; ok && g.Total > 0 {
+			dur = FormatDuration(time.Duration(g.Total)) + " in all"
+		}
 	} else if n.Open && ft.finished {
 		dur = "no return seen"
 	} else if n.Open {

@@ -71,7 +71,7 @@ func TestFlowTreeGrowsAndFolds(t *testing.T) {
 	// The thread and its first calls open by themselves; a() twice in a
 	// row folds into one ×2 row, then c().
 	got := rows(ft)
-	if len(got) != 4 || !strings.HasPrefix(got[0], "MainThread  (tid 7)") || !strings.HasPrefix(got[1], "main  app.py:10  running") || !strings.HasPrefix(got[2], "a  ×2  app.py:20") || !strings.HasPrefix(got[3], "c  other.py:30  running") {
+	if len(got) != 4 || !strings.HasPrefix(got[0], "MainThread  (tid 7)") || !strings.HasPrefix(got[1], "main  app.py:10  running") || !strings.HasPrefix(got[2], "a  ×2  app.py:20  1.30µs in all") || !strings.HasPrefix(got[3], "c  other.py:30  running") {
 		t.Fatalf("rows after opening main = %q", got)
 	}
 	// The program goes on: c returns, a new thread starts.
