@@ -213,6 +213,14 @@ func (f *flowTab) interpreter() string {
 }
 
 func (f *flowTab) browseScript() {
+	f.pickFile([]string{".py"}, f.script.SetText)
+}
+
+func (f *flowTab) browseTrace() { f.pickFile(nil, f.openTrace) }
+
+// pickFile shows a file dialog (limited to exts when given) and hands the
+// chosen path to use.
+func (f *flowTab) pickFile(exts []string, use func(path string)) {
 	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
 		if err != nil {
 			f.u.setStatus(err.Error(), true)
@@ -222,24 +230,12 @@ func (f *flowTab) browseScript() {
 			return
 		}
 		r.Close()
-		f.script.SetText(r.URI().Path())
+		use(r.URI().Path())
 	}, f.u.win)
-	d.SetFilter(storage.NewExtensionFileFilter([]string{".py"}))
+	if len(exts) > 0 {
+		d.SetFilter(storage.NewExtensionFileFilter(exts))
+	}
 	d.Show()
-}
-
-func (f *flowTab) browseTrace() {
-	dialog.ShowFileOpen(func(r fyne.URIReadCloser, err error) {
-		if err != nil {
-			f.u.setStatus(err.Error(), true)
-			return
-		}
-		if r == nil {
-			return
-		}
-		r.Close()
-		f.openTrace(r.URI().Path())
-	}, f.u.win)
 }
 
 // openTrace replays a trace file into a new session.

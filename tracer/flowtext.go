@@ -37,42 +37,37 @@ func WriteFlow(w io.Writer, t *Trace) error {
 	var line []byte
 	for _, th := range threads {
 		prev := start
-		for from := int32(0); ; {
-			n, _ := t.readSpans(th, from, buf, false)
-			if n == 0 {
-				break
+		var werr error
+		t.eachRecord(th, buf, func(_ int32, r *record) bool {
+			f := frame(r.frame)
+			at := int(r.line)
+			if at == 0 {
+				at = f.Line
 			}
-			for k := range buf[:n] {
-				r := &buf[k].rec
-				f := frame(r.frame)
-				at := int(r.line)
-				if at == 0 {
-					at = f.Line
-				}
-				where := f.File
-				if where == "" {
-					where = "?"
-				}
-				if !f.C {
-					where += ":" + strconv.Itoa(at)
-				}
-				arrow, suffix := "->", ""
-				if !r.entry() {
-					arrow = "<-"
-					if r.kind&kindMask == Unwind {
-						suffix = " (unwind)"
-					}
-				}
-				line = line[:0]
-				line = fmt.Appendf(line, "%7d %11d  %-32s %s%s %s%s\n",
-					th.tid, (r.ts-prev)/1000, where,
-					strings.Repeat("  ", int(r.depth)), arrow, f.Func, suffix)
-				prev = r.ts
-				if _, err := bw.Write(line); err != nil {
-					return err
+			where := f.File
+			if where == "" {
+				where = "?"
+			}
+			if !f.C {
+				where += ":" + strconv.Itoa(at)
+			}
+			arrow, suffix := "->", ""
+			if !r.entry() {
+				arrow = "<-"
+				if r.kind&kindMask == Unwind {
+					suffix = " (unwind)"
 				}
 			}
-			from += int32(n)
+			line = line[:0]
+			line = fmt.Appendf(line, "%7d %11d  %-32s %s%s %s%s\n",
+				th.tid, (r.ts-prev)/1000, where,
+				strings.Repeat("  ", int(r.depth)), arrow, f.Func, suffix)
+			prev = r.ts
+			_, werr = bw.Write(line)
+			return werr == nil
+		})
+		if werr != nil {
+			return werr
 		}
 	}
 	return bw.Flush()

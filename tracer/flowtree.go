@@ -268,34 +268,26 @@ func (t *Trace) Filter(query string) *Visible {
 				stack[n-1].visible = true
 			}
 		}
-		for from := int32(0); ; {
-			n, _ := t.readSpans(th, from, buf, false)
-			if n == 0 {
-				break
-			}
-			for k := range buf[:n] {
-				r := &buf[k].rec
-				i := from + int32(k)
-				if r.entry() {
-					m := int(r.frame) < len(hit) && hit[r.frame]
-					if m {
-						v.matches++
-					}
-					stack = append(stack, open{idx: i, visible: m})
-					continue
+		t.eachRecord(th, buf, func(i int32, r *record) bool {
+			if r.entry() {
+				m := int(r.frame) < len(hit) && hit[r.frame]
+				if m {
+					v.matches++
 				}
-				// an exit closes its entry and everything above it
-				for len(stack) > 0 {
-					o := stack[len(stack)-1]
-					stack = stack[:len(stack)-1]
-					mark(o)
-					if o.idx == r.match {
-						break
-					}
+				stack = append(stack, open{idx: i, visible: m})
+				return true
+			}
+			// an exit closes its entry and everything above it
+			for len(stack) > 0 {
+				o := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				mark(o)
+				if o.idx == r.match {
+					break
 				}
 			}
-			from += int32(n)
-		}
+			return true
+		})
 		for len(stack) > 0 {
 			o := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
@@ -370,19 +362,30 @@ func (t *Trace) Walk(fn func(tid uint32, e Event, depth int) bool) {
 	t.mu.RUnlock()
 	buf := make([]span, 1024)
 	for _, th := range threads {
-		for from := int32(0); ; {
-			n, _ := t.readSpans(th, from, buf, false)
-			if n == 0 {
-				break
-			}
-			for k := range buf[:n] {
-				r := &buf[k].rec
-				e := Event{TS: r.ts, Frame: r.frame, Line: r.line, Kind: r.kind & kindMask}
-				if !fn(th.tid, e, int(r.depth)) {
-					return
-				}
-			}
-			from += int32(n)
+		more := t.eachRecord(th, buf, func(_ int32, r *record) bool {
+			return fn(th.tid, Event{TS: r.ts, Frame: r.frame, Line: r.line, Kind: r.kind & kindMask}, int(r.depth))
+		})
+		if !more {
+			return
 		}
+	}
+}
+
+// eachRecord calls fn with every stored record of th and its index, reading
+// them in blocks of len(buf) under the read lock (so fn may call the trace's
+// methods), until fn returns false; it reports whether fn always returned
+// true.
+func (t *Trace) eachRecord(th *threadStore, buf []span, fn func(i int32, r *record) bool) bool {
+	for from := int32(0); ; {
+		n, _ := t.readSpans(th, from, buf, false)
+		if n == 0 {
+			return true
+		}
+		for k := range buf[:n] {
+			if !fn(from+int32(k), &buf[k].rec) {
+				return false
+			}
+		}
+		from += int32(n)
 	}
 }
