@@ -90,7 +90,9 @@ func (s *SourceView) ShowSource(path string, first int, lines []string, target i
 	s.list.Refresh()
 	if i := target - first; i >= 0 && i < len(lines) {
 		s.list.Select(i)
-		s.list.ScrollTo(i)
+		// Put the target near the top, with the lines after it in view.
+		s.list.ScrollToBottom()
+		s.list.ScrollTo(max(0, i-8))
 	}
 }
 
