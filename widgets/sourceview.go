@@ -92,7 +92,7 @@ func (s *SourceView) ShowSource(path string, first int, lines []string, target i
 		s.list.Select(i)
 		// Put the target near the top, with the lines after it in view.
 		s.list.ScrollToBottom()
-		s.list.ScrollTo(max(0, i-8))
+		s.list.ScrollTo(max(0, i-3))
 	}
 }
 
