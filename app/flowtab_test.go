@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
-	"flowscape/sources/pyagent"
 )
 
 // newTestUI builds the window on the test driver, with no demo, and the
@@ -23,16 +21,7 @@ func newTestUI(t *testing.T) *ui {
 	u := newUI(w, guiOptions{noDemo: true, tab: "flow"})
 	w.SetContent(u.content())
 	w.Resize(fyne.NewSize(1200, 800))
-	var its []pyagent.Interpreter
-	for _, it := range pyagent.Discover(context.Background()) {
-		if it.Supported() {
-			its = append(its, it)
-		}
-	}
-	if len(its) == 0 {
-		t.Skip("no Python 3.8 or newer on this machine")
-	}
-	u.flow.setInterpreters(its, "")
+	u.flow.setInterpreters(testInterpreters(t), "")
 	// The test driver runs fyne.Do callbacks on the calling goroutine: keep
 	// all UI work on the test's goroutine.
 	u.flow.async = func(fn func()) { fn() }
