@@ -9,7 +9,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
-
 )
 
 // newTestUI builds the window on the test driver, with no demo, and the
