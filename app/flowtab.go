@@ -426,10 +426,15 @@ func endMessage(s *Session) string {
 	case s.StoppedByUser():
 		return "Stopped; " + kept + "."
 	case errors.As(err, &ee):
-		return fmt.Sprintf("The %s; %s.", err, kept)
+		return fmt.Sprintf("The %s; %s.", oneLine(err), kept)
 	case err != nil:
-		return fmt.Sprintf("Error: %v (%s).", err, kept)
+		return fmt.Sprintf("Error: %s (%s).", oneLine(err), kept)
 	default:
 		return "Finished; " + kept + "."
 	}
+}
+
+// oneLine joins the lines of a (possibly joined) error for the status bar.
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
