@@ -275,20 +275,28 @@ func (t *Trace) enter(th *threadStore, e *Event) {
 		ed.onStack++
 		s.edgeRecur = ed.onStack > 1
 	}
-	if t.stored < t.limit {
-		t.stored++
-		s.idx = th.push(record{
-			ts:    e.TS,
-			frame: e.Frame,
-			line:  e.Line,
-			match: matchOpen,
-			depth: uint16(min(depth, maxDepth)),
-			kind:  e.Kind,
-		})
-	} else {
-		t.dropped++
+	if idx, ok := t.store(th, e, matchOpen, depth); ok {
+		s.idx = idx
 	}
 	th.stack = append(th.stack, s)
+}
+
+// store appends e to th's records unless the limit is reached (then it is
+// counted as dropped); it returns the record's index and whether it was kept.
+func (t *Trace) store(th *threadStore, e *Event, match int32, depth int) (int32, bool) {
+	if t.stored >= t.limit {
+		t.dropped++
+		return 0, false
+	}
+	t.stored++
+	return th.push(record{
+		ts:    e.TS,
+		frame: e.Frame,
+		line:  e.Line,
+		match: match,
+		depth: uint16(min(depth, maxDepth)),
+		kind:  e.Kind,
+	}), true
 }
 
 func (t *Trace) exit(th *threadStore, e *Event) {
@@ -303,18 +311,8 @@ func (t *Trace) exit(th *threadStore, e *Event) {
 	}
 	entry := th.stack[j].idx
 	var exitIdx int32 = matchTrunc
-	if t.stored < t.limit {
-		t.stored++
-		exitIdx = th.push(record{
-			ts:    e.TS,
-			frame: e.Frame,
-			line:  e.Line,
-			match: entry,
-			depth: uint16(min(j, maxDepth)),
-			kind:  e.Kind,
-		})
-	} else {
-		t.dropped++
+	if idx, ok := t.store(th, e, entry, j); ok {
+		exitIdx = idx
 	}
 	for k := top; k >= j; k-- {
 		s := th.pop(e.TS)

@@ -60,11 +60,18 @@ func rowFor(t *testing.T, ft *FlowTree, prefix string) *flowRow {
 	return nil
 }
 
-func TestFlowTreeGrowsAndFolds(t *testing.T) {
+// newTestTree shows an empty flow tree in a test window.
+func newTestTree(t *testing.T) *FlowTree {
+	t.Helper()
 	test.NewTempApp(t)
 	ft := NewFlowTree()
 	w := test.NewTempWindow(t, ft)
 	w.Resize(fyne.NewSize(700, 500))
+	return ft
+}
+
+func TestFlowTreeGrowsAndFolds(t *testing.T) {
+	ft := newTestTree(t)
 	tr := demoTrace()
 	ft.SetTrace(tr)
 	ft.Update()
@@ -104,10 +111,7 @@ func TestFlowTreeGrowsAndFolds(t *testing.T) {
 }
 
 func TestFlowTreeFilter(t *testing.T) {
-	test.NewTempApp(t)
-	ft := NewFlowTree()
-	w := test.NewTempWindow(t, ft)
-	w.Resize(fyne.NewSize(700, 500))
+	ft := newTestTree(t)
 	tr := demoTrace()
 	ft.SetTrace(tr)
 	ft.SetFold(false)
@@ -126,10 +130,7 @@ func TestFlowTreeFilter(t *testing.T) {
 }
 
 func TestFlowTreeDoubleTapOpensSource(t *testing.T) {
-	test.NewTempApp(t)
-	ft := NewFlowTree()
-	w := test.NewTempWindow(t, ft)
-	w.Resize(fyne.NewSize(700, 500))
+	ft := newTestTree(t)
 	ft.SetTrace(demoTrace())
 	ft.SetFold(false)
 	ft.Update()
