@@ -17,7 +17,7 @@ import (
 const usage = `Flowscape shows what programs are doing, live.
 
 Usage:
-  flowscape [--tab flow|sources] [--no-demo] [--python PATH] [--open FILE] [SCRIPT [ARGS...]]
+  flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE] [SCRIPT [ARGS...]]
         open the window; by default it traces the bundled demo program
   flowscape trace [-o FILE] [--c-calls] [--limit N] -- PYTHON SCRIPT [ARGS...]
         run SCRIPT under PYTHON, tracing every call; write a Chrome Trace

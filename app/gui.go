@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -24,9 +26,9 @@ type guiOptions struct {
 }
 
 func cmdGUI(args []string, stderr io.Writer) int {
-	fs := newFlags("flowscape", "flowscape [--tab flow|sources] [--no-demo] [--python PATH] [--open FILE] [SCRIPT [ARGS...]]", stderr)
+	fs := newFlags("flowscape", "flowscape [--tab "+strings.Join(tabNames, "|")+"] [--no-demo] [--python PATH] [--open FILE] [SCRIPT [ARGS...]]", stderr)
 	var o guiOptions
-	fs.StringVar(&o.tab, "tab", "flow", "open on `TAB`: flow or sources")
+	fs.StringVar(&o.tab, "tab", "flow", "open on `TAB`: "+strings.Join(tabNames, ", "))
 	fs.BoolVar(&o.noDemo, "no-demo", false, "do not trace the demo program at start")
 	fs.StringVar(&o.python, "python", "", "trace with the interpreter at `PATH`")
 	fs.StringVar(&o.open, "open", "", "open the trace `FILE` instead of tracing")
@@ -34,8 +36,8 @@ func cmdGUI(args []string, stderr io.Writer) int {
 		return code
 	}
 	o.script = fs.Args()
-	if o.tab != "flow" && o.tab != "sources" {
-		return errorf(stderr, "unknown tab %q (want flow or sources)", o.tab)
+	if !slices.Contains(tabNames, o.tab) {
+		return errorf(stderr, "unknown tab %q (want one of: %s)", o.tab, strings.Join(tabNames, ", "))
 	}
 	a := fyneapp.NewWithID("io.flowscape.app")
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.IconPNG))
@@ -46,7 +48,7 @@ func cmdGUI(args []string, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go ui.start(ctx)
-	w.SetOnClosed(func() { ui.flow.stop() })
+	w.SetOnClosed(ui.stop)
 	w.ShowAndRun()
 	return 0
 }
@@ -60,6 +62,7 @@ type ui struct {
 	stats   *widget.Label
 	flow    *flowTab
 	sources *sourcesTab
+	views   []tabEntry
 }
 
 func newUI(w fyne.Window, o guiOptions) *ui {
@@ -69,14 +72,54 @@ func newUI(w fyne.Window, o guiOptions) *ui {
 	u.stats = widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true})
 	u.flow = newFlowTab(u)
 	u.sources = newSourcesTab(registry.Default())
-	u.tabs = container.NewAppTabs(
-		container.NewTabItem("Flow", u.flow.content()),
-		container.NewTabItem("Sources", u.sources.content()),
-	)
-	if o.tab == "sources" {
-		u.tabs.SelectIndex(1)
+	u.views = u.makeTabs()
+	u.tabs = container.NewAppTabs()
+	for i, t := range u.views {
+		u.tabs.Append(container.NewTabItem(t.title, t.view.content()))
+		if t.name == o.tab {
+			u.tabs.SelectIndex(i)
+		}
 	}
 	return u
+}
+
+// tabNames are the names --tab accepts, in the window's order. Keep in step
+// with makeTabs.
+var tabNames = []string{"flow", "sources"}
+
+// makeTabs lists the window's tabs in order.
+func (u *ui) makeTabs() []tabEntry {
+	return []tabEntry{
+		{"flow", "Flow", u.flow},
+		{"sources", "Sources", u.sources},
+	}
+}
+
+// tabView is one tab of the window. A tab may also implement starter (slow
+// start-up work, run once off the UI goroutine), ticker (called off the UI
+// goroutine every 100 ms) and stopper (called when the window closes).
+type tabView interface {
+	content() fyne.CanvasObject
+}
+
+type (
+	starter interface{ startup(ctx context.Context) }
+	ticker  interface{ tick() }
+	stopper interface{ stop() }
+)
+
+type tabEntry struct {
+	name, title string
+	view        tabView
+}
+
+// stop stops every tab's running work; the window is closing.
+func (u *ui) stop() {
+	for _, t := range u.views {
+		if s, ok := t.view.(stopper); ok {
+			s.stop()
+		}
+	}
 }
 
 func (u *ui) content() fyne.CanvasObject {
@@ -97,8 +140,15 @@ func (u *ui) setStatus(msg string, isErr bool) {
 // start runs the slow start-up work off the UI goroutine, then the refresh
 // loop until ctx ends.
 func (u *ui) start(ctx context.Context) {
-	go u.sources.load(ctx)
-	u.flow.startup(ctx)
+	var tickers []ticker
+	for _, t := range u.views {
+		if s, ok := t.view.(starter); ok {
+			go s.startup(ctx)
+		}
+		if tk, ok := t.view.(ticker); ok {
+			tickers = append(tickers, tk)
+		}
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -106,7 +156,9 @@ func (u *ui) start(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			u.flow.tick()
+			for _, tk := range tickers {
+				tk.tick()
+			}
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (s *sourcesTab) content() fyne.CanvasObject {
 
 // load asks every backend about this machine (it may run programs) and
 // shows the answers.
-func (s *sourcesTab) load(ctx context.Context) {
+func (s *sourcesTab) startup(ctx context.Context) {
 	infos := s.reg.Describe(ctx)
 	fyne.Do(func() {
 		s.infos = infos
