@@ -326,14 +326,14 @@ func (ft *FlowTree) update(uid widget.TreeNodeID, _ bool, o fyne.CanvasObject) {
 		_, _, count, _ := parseGroupUID(uid)
 		name = fmt.Sprintf("%s  ×%d", name, count)
 		if g, ok := ft.groups[uid]; ok && g.Total > 0 {
-			dur = FormatDuration(time.Duration(g.Total)) + " in all"
+			dur = tracer.FormatDuration(time.Duration(g.Total)) + " in all"
 		}
 	} else if n.Open && ft.finished {
 		dur = "no return seen"
 	} else if n.Open {
 		dur = "running"
 	} else {
-		dur = FormatDuration(time.Duration(n.Duration()))
+		dur = tracer.FormatDuration(time.Duration(n.Duration()))
 		if n.Unwound {
 			dur += "  (exception)"
 		}
@@ -342,36 +342,8 @@ func (ft *FlowTree) update(uid widget.TreeNodeID, _ bool, o fyne.CanvasObject) {
 	if !n.Frame.C {
 		loc = fmt.Sprintf("%s:%d", filepath.Base(n.Frame.File), n.Frame.Line)
 	}
-	since := "+" + FormatDuration(time.Duration(n.Start-t.StartNS()))
+	since := "+" + tracer.FormatDuration(time.Duration(n.Start-t.StartNS()))
 	r.set(name, loc, dur, since, false)
-}
-
-// FormatDuration prints d with three significant digits: 812ns, 4.21µs,
-// 12.3ms, 1.50s.
-func FormatDuration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "-" + FormatDuration(-d)
-	case d < time.Microsecond:
-		return fmt.Sprintf("%dns", d.Nanoseconds())
-	case d < time.Millisecond:
-		return trim3(float64(d)/1e3) + "µs"
-	case d < time.Second:
-		return trim3(float64(d)/1e6) + "ms"
-	default:
-		return trim3(float64(d)/1e9) + "s"
-	}
-}
-
-func trim3(v float64) string {
-	switch {
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	}
 }
 
 // ---- rows ----

@@ -3,7 +3,6 @@ package widgets
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -146,19 +145,5 @@ func TestFlowTreeDoubleTapOpensSource(t *testing.T) {
 	test.Tap(rowFor(t, ft, "main"))
 	if len(selected) != 1 || selected[0].Frame.Func != "main" {
 		t.Fatalf("selected %+v, want main", selected)
-	}
-}
-
-func TestFormatDuration(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{812, "812ns"}, {4210, "4.21µs"}, {12_300_000, "12.3ms"}, {1_500_000_000, "1.50s"}, {-5, "-5ns"}, {250 * time.Millisecond, "250ms"},
-	}
-	for _, tt := range tests {
-		if got := FormatDuration(tt.d); got != tt.want {
-			t.Errorf("FormatDuration(%d) = %q, want %q", tt.d, got, tt.want)
-		}
 	}
 }
