@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"flowscape/tracer"
+	"flowscape/tracer/syscalls"
 )
 
 // Kind is the kind of data a source produces.
@@ -76,6 +78,39 @@ type FlowBackend interface {
 	NewFlow(cfg FlowConfig) (FlowSource, error)
 }
 
+// SyscallConfig is what a syscall source needs to start. At most one of
+// PID and Command is set; neither means every process on the machine.
+type SyscallConfig struct {
+	Interval time.Duration // how often counts are reported (0: 1 s)
+	PID      int           // count this process only
+	Comm     string        // keep processes whose name matches (syscalls.MatchComm)
+	Command  []string      // launch this command and count its process tree until it exits
+
+	// Where the launched command's standard streams go; nil means the null
+	// device (stdin) or discarded (stdout, stderr).
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// SyscallSource produces syscall counts.
+type SyscallSource interface {
+	// Run reports one interval at a time into sink until ctx is cancelled,
+	// the launched command exits (its exit status is the error, as an
+	// *exec.ExitError) or an error occurs. Intervals already reported stay
+	// valid on error.
+	Run(ctx context.Context, sink syscalls.Sink) error
+}
+
+// SyscallBackend is a backend that produces syscall counts.
+type SyscallBackend interface {
+	Backend
+	// NewSyscalls prepares a source for cfg, checking what can be checked
+	// before anything runs.
+	NewSyscalls(cfg SyscallConfig) (SyscallSource, error)
+	// Partial reports whether the backend sees only some syscalls.
+	Partial() bool
+}
+
 // Registry is the set of backends known to this build, by name.
 type Registry struct {
 	byName map[string]Backend
@@ -120,6 +155,19 @@ func (r *Registry) Flow(name string) (FlowBackend, error) {
 		return nil, fmt.Errorf("source %q does not produce code flow", name)
 	}
 	return fb, nil
+}
+
+// Syscalls returns the syscall backend called name.
+func (r *Registry) Syscalls(name string) (SyscallBackend, error) {
+	b, ok := r.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("no source called %q (have %v)", name, r.Names())
+	}
+	sb, ok := b.(SyscallBackend)
+	if !ok {
+		return nil, fmt.Errorf("source %q does not produce syscall counts", name)
+	}
+	return sb, nil
 }
 
 // Describe asks every backend about this machine, in name order.

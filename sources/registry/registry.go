@@ -4,6 +4,7 @@ package registry
 
 import (
 	"flowscape/sources"
+	"flowscape/sources/bpftrace"
 	"flowscape/sources/pyagent"
 	"flowscape/sources/replay"
 )
@@ -11,8 +12,9 @@ import (
 // Default returns the registry of all built-in backends.
 func Default() *sources.Registry {
 	r, err := sources.NewRegistry(map[string]sources.Backend{
-		pyagent.Name: pyagent.Backend{},
-		replay.Name:  replay.Backend{},
+		pyagent.Name:  pyagent.Backend{},
+		bpftrace.Name: bpftrace.Backend{},
+		replay.Name:   replay.Backend{},
 	})
 	if err != nil {
 		panic(err) // the table above is fixed at compile time
