@@ -5,6 +5,7 @@ package registry
 import (
 	"flowscape/sources"
 	"flowscape/sources/bpftrace"
+	"flowscape/sources/hostland"
 	"flowscape/sources/pyagent"
 	"flowscape/sources/replay"
 )
@@ -15,6 +16,7 @@ func Default() *sources.Registry {
 		pyagent.Name:  pyagent.Backend{},
 		bpftrace.Name: bpftrace.Backend{},
 		replay.Name:   replay.Backend{},
+		hostland.Name: hostland.Backend{},
 	})
 	if err != nil {
 		panic(err) // the table above is fixed at compile time
