@@ -24,9 +24,11 @@ Usage:
         Event JSON file (Perfetto and chrome://tracing open it)
   flowscape flow FILE
         print the code flow of a trace file, one line per call and return
-  flowscape callgraph [--format json] FILE
-        print the callgraph of a trace file: calls, inclusive, exclusive and
-        first-reach time per function, calls per edge
+  flowscape callgraph [--format json|dot|svg|png] [-o OUT] [--top N]
+                      [--focus FUNC [--depth K]] [--by inclusive|exclusive] FILE
+        the callgraph of a trace file: calls, inclusive, exclusive and
+        first-reach time per function, calls and time per edge; as JSON,
+        or drawn by Graphviz (top 80 functions unless --top says otherwise)
   flowscape sources
         list the data sources and whether they can run on this machine
   flowscape help [COMMAND]

@@ -125,30 +125,3 @@ func cmdFlow(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
-func cmdCallgraph(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("callgraph", "flowscape callgraph [--format json] FILE", stderr)
-	format := fs.String("format", "json", "output `format`: json")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	path, code, ok := oneFile(fs, stderr)
-	if !ok {
-		return code
-	}
-	if *format != "json" {
-		return errorf(stderr, "callgraph: unknown format %q (want json)", *format)
-	}
-	t, ok := loadTraceFile(path, stderr)
-	if !ok {
-		return 1
-	}
-	w := bufio.NewWriter(stdout)
-	if err := t.Callgraph().WriteJSON(w); err != nil {
-		return errorf(stderr, "%v", err)
-	}
-	if err := w.Flush(); err != nil {
-		return errorf(stderr, "%v", err)
-	}
-	return 0
-}

@@ -93,14 +93,7 @@ func newFlowTab(u *ui) *flowTab {
 	f.fold = widget.NewCheck("fold repeats", func(on bool) { f.tree.SetFold(on) })
 	f.fold.SetChecked(true)
 	f.tree.OnOpen = f.openSource
-	f.source = widgets.NewSourceView()
-	f.source.OnOpenEditor = func(path string, line int) {
-		if err := OpenInEditor(path, line); err != nil {
-			f.u.setStatus(err.Error(), true)
-		} else {
-			f.u.setStatus(fmt.Sprintf("opened %s:%d in an editor", path, line), false)
-		}
-	}
+	f.source = newSourceView(u)
 	f.console = widgets.NewConsole()
 	return f
 }
@@ -321,24 +314,46 @@ func (f *flowTab) onRestart() {
 
 // openSource shows the source of a double-clicked call.
 func (f *flowTab) openSource(n tracer.Node) {
-	if n.Frame.C {
-		f.u.setStatus(fmt.Sprintf("%s is a C function: no Python source", n.Frame.Func), false)
-		return
-	}
-	path, line := n.Frame.File, n.Frame.Line
+	line := n.Frame.Line
 	if n.Line > 0 {
 		line = int(n.Line)
 	}
-	f.async(func() {
+	showFrameSource(f.u, f.source, f.async, n.Frame, line)
+}
+
+// newSourceView returns a source view whose "Open in editor" reports to
+// the status bar.
+func newSourceView(u *ui) *widgets.SourceView {
+	v := widgets.NewSourceView()
+	v.OnOpenEditor = func(path string, line int) {
+		if err := OpenInEditor(path, line); err != nil {
+			u.setStatus(err.Error(), true)
+		} else {
+			u.setStatus(fmt.Sprintf("opened %s:%d in an editor", path, line), false)
+		}
+	}
+	return v
+}
+
+// showFrameSource loads the source of frame around line off the UI
+// goroutine (with async) and shows it in view, saying in the status bar what
+// it showed or why it could not.
+func showFrameSource(u *ui, view *widgets.SourceView, async func(func()), frame tracer.Frame, line int) {
+	if frame.C {
+		u.setStatus(fmt.Sprintf("%s is a C function: no Python source", frame.Func), false)
+		return
+	}
+	path := frame.File
+	async(func() {
 		txt, err := LoadSource(path, line)
 		fyne.Do(func() {
 			if err != nil {
-				f.source.ShowMessage(path, line, err.Error())
-				f.u.setStatus("Cannot show source: "+err.Error(), true)
+				view.ShowMessage(path, line, err.Error())
+				u.setStatus("Cannot show source: "+err.Error(), true)
 				return
 			}
-			f.source.ShowSource(path, txt.First, txt.Lines, line, txt.Note)
-			f.u.setStatus(fmt.Sprintf("%s  %s:%d", n.Frame.Func, path, line), false)
+			view.ShowSource(path, txt.First, txt.Lines, line, txt.Note)
+			u.setStatus(fmt.Sprintf("%s  %s:%d", frame.Func, path, line), false)
 		})
 	})
 }

@@ -55,14 +55,15 @@ func cmdGUI(args []string, stderr io.Writer) int {
 
 // ui is the window: tabs and the status bar.
 type ui struct {
-	win     fyne.Window
-	opts    guiOptions
-	tabs    *container.AppTabs
-	status  *widget.Label
-	stats   *widget.Label
-	flow    *flowTab
-	sources *sourcesTab
-	views   []tabEntry
+	win       fyne.Window
+	opts      guiOptions
+	tabs      *container.AppTabs
+	status    *widget.Label
+	stats     *widget.Label
+	flow      *flowTab
+	callgraph *callgraphTab
+	sources   *sourcesTab
+	views     []tabEntry
 }
 
 func newUI(w fyne.Window, o guiOptions) *ui {
@@ -71,6 +72,7 @@ func newUI(w fyne.Window, o guiOptions) *ui {
 	u.status.Truncation = fyne.TextTruncateEllipsis
 	u.stats = widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true})
 	u.flow = newFlowTab(u)
+	u.callgraph = newCallgraphTab(u)
 	u.sources = newSourcesTab(registry.Default())
 	u.views = u.makeTabs()
 	u.tabs = container.NewAppTabs()
@@ -85,12 +87,13 @@ func newUI(w fyne.Window, o guiOptions) *ui {
 
 // tabNames are the names --tab accepts, in the window's order. Keep in step
 // with makeTabs.
-var tabNames = []string{"flow", "sources"}
+var tabNames = []string{"flow", "callgraph", "sources"}
 
 // makeTabs lists the window's tabs in order.
 func (u *ui) makeTabs() []tabEntry {
 	return []tabEntry{
 		{"flow", "Flow", u.flow},
+		{"callgraph", "Callgraph", u.callgraph},
 		{"sources", "Sources", u.sources},
 	}
 }
