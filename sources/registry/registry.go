@@ -6,6 +6,7 @@ import (
 	"flowscape/sources"
 	"flowscape/sources/bpftrace"
 	"flowscape/sources/hostland"
+	"flowscape/sources/landfile"
 	"flowscape/sources/pyagent"
 	"flowscape/sources/replay"
 )
@@ -17,6 +18,7 @@ func Default() *sources.Registry {
 		bpftrace.Name: bpftrace.Backend{},
 		replay.Name:   replay.Backend{},
 		hostland.Name: hostland.Backend{},
+		landfile.Name: landfile.Backend{},
 	})
 	if err != nil {
 		panic(err) // the table above is fixed at compile time
