@@ -29,6 +29,10 @@ Usage:
         the callgraph of a trace file: calls, inclusive, exclusive and
         first-reach time per function, calls and time per edge; as JSON,
         or drawn by Graphviz (top 80 functions unless --top says otherwise)
+  flowscape landscape [--source local|file:PATH] [--format json|landscaper|dot] [--at TIME] [-o OUT] [FILE]
+        write a landscape (this machine by default, or a landscaper JSON,
+        hwloc XML or Flowscape JSON file) as Flowscape JSON, landscaper
+        node-link JSON or Graphviz DOT
   flowscape sources
         list the data sources and whether they can run on this machine
   flowscape help [COMMAND]
@@ -51,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return cmdFlow(args[1:], stdout, stderr)
 		case "callgraph":
 			return cmdCallgraph(args[1:], stdout, stderr)
+		case "landscape":
+			return cmdLandscape(args[1:], stdout, stderr)
 		case "sources":
 			return cmdSources(args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":

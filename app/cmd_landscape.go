@@ -1,0 +1,108 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"flowscape/landscape"
+	"flowscape/sources/hostland"
+)
+
+const landscapeSynopsis = "flowscape landscape [--source local|file:PATH] [--format json|landscaper|dot] [--at TIME] [-o OUT] [FILE]"
+
+func cmdLandscape(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("landscape", landscapeSynopsis, stderr)
+	source := fs.String("source", "", "where the landscape comes from: `local` (this machine, the default) or file:PATH (landscaper JSON, hwloc XML or Flowscape JSON)")
+	format := fs.String("format", "json", "output `FORMAT`: json (Flowscape), landscaper (node-link JSON) or dot (Graphviz)")
+	out := fs.String("o", "", "write to `OUT` instead of standard output")
+	at := fs.String("at", "", "write the graph as it was at `TIME` (Unix seconds or RFC 3339) instead of the whole history")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		if *source != "" {
+			fmt.Fprintf(stderr, "flowscape landscape: give either --source or FILE, not both\n")
+			return 2
+		}
+		*source = "file:" + fs.Arg(0)
+	default:
+		fmt.Fprintf(stderr, "flowscape landscape: want at most one FILE, got %d arguments (%s)\n", fs.NArg(), strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return 2
+	}
+	switch *format {
+	case landscape.FormatFlowscape, landscape.FormatLandscaper, landscape.FormatDOT:
+	default:
+		fmt.Fprintf(stderr, "flowscape landscape: unknown format %q (want json, landscaper or dot)\n", *format)
+		return 2
+	}
+	l, code := loadLandscape(*source, stderr)
+	if l == nil {
+		return code
+	}
+	if *at != "" {
+		t, err := parseLandscapeTime(*at)
+		if err != nil {
+			fmt.Fprintf(stderr, "flowscape landscape: --at %q: %v\n", *at, err)
+			return 2
+		}
+		l = landscape.FromGraph(l.At(t), t)
+	}
+	var buf bytes.Buffer
+	if err := landscape.Write(&buf, *format, l); err != nil {
+		return errorf(stderr, "%v", err)
+	}
+	if *out == "" {
+		if _, err := stdout.Write(buf.Bytes()); err != nil {
+			return errorf(stderr, "%v", err)
+		}
+		return 0
+	}
+	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+		return errorf(stderr, "%v", err)
+	}
+	n, e := l.Counts()
+	fmt.Fprintf(stderr, "flowscape: wrote %d node and %d edge versions to %s\n", n, e, *out)
+	return 0
+}
+
+// loadLandscape reads the landscape a --source names; on failure it prints
+// why and returns nil with the exit status.
+func loadLandscape(source string, stderr io.Writer) (*landscape.Landscape, int) {
+	switch {
+	case source == "" || source == hostland.Name:
+		g, rep := hostland.Scan(os.DirFS("/"))
+		if rep.Skipped > 0 {
+			fmt.Fprintf(stderr, "flowscape: %s\n", rep)
+		}
+		return landscape.FromGraph(g, landscape.Time(time.Now().Unix())), 0
+	case strings.HasPrefix(source, "file:"):
+		path := strings.TrimPrefix(source, "file:")
+		l, err := landscape.Load(path)
+		if err != nil {
+			return nil, errorf(stderr, "%v", err)
+		}
+		return l, 0
+	}
+	fmt.Fprintf(stderr, "flowscape landscape: unknown source %q (want local or file:PATH)\n", source)
+	return nil, 2
+}
+
+// parseLandscapeTime reads Unix seconds or an RFC 3339 time.
+func parseLandscapeTime(s string) (landscape.Time, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return landscape.Time(n), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0, fmt.Errorf("want Unix seconds or an RFC 3339 time like 2017-08-15T16:00:00Z")
+	}
+	return landscape.Time(t.Unix()), nil
+}
