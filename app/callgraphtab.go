@@ -17,7 +17,6 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"flowscape/internal/gvlayout"
 	"flowscape/tracer"
 	"flowscape/widgets"
 )
@@ -57,7 +56,7 @@ type callgraphTab struct {
 	seenGen    int
 	shapeKey   uint64 // nodes and edges of the graph last laid out
 	lastLayout time.Time
-	laidOutGen int // optsGen of the last layout: a change of options lays out at once
+	laidOutGen int           // optsGen of the last layout: a change of options lays out at once
 	full       *tracer.Graph // untrimmed, for the side panel
 	stats      *tracer.Graph // trimmed, for UpdateStats
 	report     tracer.TrimReport
@@ -214,19 +213,8 @@ func (c *callgraphTab) tick() {
 // the widget.
 func (c *callgraphTab) layout(ctx context.Context, g *tracer.Graph, rep tracer.TrimReport, opts graphView) {
 	defer c.layouts.Store(0)
-	var dot strings.Builder
-	err := g.WriteDOT(&dot, tracer.DotOptions{
-		Metric: opts.metric,
-		Total:  rep.Total,
-		NodeSize: func(n tracer.GraphNode) (float64, float64) {
-			return widgets.CallGraphNodeSize(n, rep.Total, opts.metric)
-		},
-	})
-	var l *gvlayout.Layout
 	start := time.Now()
-	if err == nil {
-		l, err = gvlayout.Run(ctx, []byte(dot.String()), "dot")
-	}
+	l, err := layoutCallgraph(ctx, g, rep, opts.metric)
 	took := time.Since(start)
 	legend := legend(rep, opts.metric)[1:]
 	c.mu.Lock()

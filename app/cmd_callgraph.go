@@ -4,13 +4,20 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"os"
 	"slices"
 	"strings"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/software"
+	"fyne.io/fyne/v2/test"
+
 	"flowscape/internal/gvlayout"
 	"flowscape/tracer"
+	"flowscape/widgets"
 )
 
 // callgraphFormats are the formats `flowscape callgraph` and the Callgraph
@@ -54,11 +61,63 @@ func writeCallgraph(ctx context.Context, w io.Writer, g *tracer.Graph, rep trace
 	if err := g.WriteDOT(&dot, tracer.DotOptions{Metric: metric, Total: rep.Total, Legend: legend(rep, metric)}); err != nil {
 		return err
 	}
-	if format == "dot" {
+	switch format {
+	case "dot":
 		_, err := io.WriteString(w, dot.String())
 		return err
+	case "png":
+		return renderCallgraphPNG(ctx, w, g, rep, metric)
 	}
 	return gvlayout.Render(ctx, []byte(dot.String()), "dot", format, w)
+}
+
+// layoutCallgraph lays g out with Graphviz, leaving room in each box for
+// the label the CallGraph widget draws.
+func layoutCallgraph(ctx context.Context, g *tracer.Graph, rep tracer.TrimReport, metric tracer.Metric) (*gvlayout.Layout, error) {
+	var dot strings.Builder
+	err := g.WriteDOT(&dot, tracer.DotOptions{
+		Metric: metric,
+		Total:  rep.Total,
+		NodeSize: func(n tracer.GraphNode) (float64, float64) {
+			return widgets.CallGraphNodeSize(n, rep.Total, metric)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gvlayout.Run(ctx, []byte(dot.String()), "dot")
+}
+
+// renderCallgraphPNG draws g as the Callgraph tab does, at twice the
+// screen's scale, with the software renderer (no display needed).
+func renderCallgraphPNG(ctx context.Context, w io.Writer, g *tracer.Graph, rep tracer.TrimReport, metric tracer.Metric) error {
+	l, err := layoutCallgraph(ctx, g, rep, metric)
+	if err != nil {
+		return err
+	}
+	if fyne.CurrentApp() == nil {
+		test.NewApp() // headless: the software renderer needs an app for its theme
+	}
+	var img image.Image
+	done := make(chan struct{})
+	// from a goroutine of its own: fyne.DoAndWait must not be called on
+	// the main goroutine, which the headless command runs on
+	go fyne.DoAndWait(func() {
+		defer close(done)
+		view := widgets.NewCallGraph()
+		view.SetGraph(g, l, rep.Total, metric, legend(rep, metric)[1:])
+		view.Settle()
+		c := software.NewCanvas()
+		c.SetPadded(false)
+		c.SetScale(2)
+		c.SetContent(view)
+		// room around the graph for the legend at the top left
+		c.Resize(fyne.NewSize(float32(l.Width)+64, float32(l.Height)+240))
+		view.Fit()
+		img = c.Capture()
+	})
+	<-done
+	return png.Encode(w, img)
 }
 
 // findFunc returns the function named name in g (the one with the most

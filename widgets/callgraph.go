@@ -267,6 +267,21 @@ func (g *CallGraph) UpdateStats(gr *tracer.Graph) {
 	}
 }
 
+// Settle ends every animation at once: boxes at their places, flashes
+// off. For still images.
+func (g *CallGraph) Settle() {
+	if a := g.anim; a != nil {
+		g.anim = nil
+		a.Stop()
+	}
+	g.progress = 1
+	g.dropGone()
+	for _, n := range g.nodes {
+		n.flash = 0
+	}
+	g.Refresh()
+}
+
 // Tick advances the animations by dt seconds and reports whether any is
 // still running. The widget's own animation calls it every frame; tests
 // call it to step time.
@@ -509,8 +524,9 @@ func (g *CallGraph) HoverText(n tracer.GraphNode) []string {
 // CreateRenderer is part of fyne.Widget.
 func (g *CallGraph) CreateRenderer() fyne.WidgetRenderer {
 	r := &callGraphRenderer{g: g}
+	r.paper = canvas.NewRectangle(color.NRGBA{0xfb, 0xfb, 0xf8, 0xff})
 	r.raster = canvas.NewRaster(r.drawEdges)
-	r.empty = canvas.NewText("No calls yet", theme.Color(theme.ColorNameDisabled))
+	r.empty = canvas.NewText("No calls yet", color.NRGBA{0x88, 0x88, 0x88, 0xff})
 	r.legendBG = canvas.NewRectangle(color.NRGBA{0xff, 0xff, 0xff, 0xe0})
 	r.legendBG.StrokeColor = color.NRGBA{0x99, 0x99, 0x99, 0xff}
 	r.legendBG.StrokeWidth = 1
@@ -534,6 +550,7 @@ type cgBox struct {
 
 type callGraphRenderer struct {
 	g        *CallGraph
+	paper    *canvas.Rectangle // a light background in any theme
 	raster   *canvas.Raster
 	boxes    []cgBox
 	labels   []*canvas.Text // edge labels
@@ -589,8 +606,8 @@ func (r *callGraphRenderer) Refresh() {
 		r.boxes = append(r.boxes, b)
 	}
 	objs := r.objects[:0]
-	objs = append(objs, r.raster)
-	r.raster.Move(fyne.NewPos(0, 0))
+	objs = append(objs, r.paper, r.raster)
+	r.paper.Resize(g.Size())
 	r.raster.Resize(g.Size())
 
 	// edge labels
@@ -699,8 +716,7 @@ func (r *callGraphRenderer) layoutLegend(objs []fyne.CanvasObject) []fyne.Canvas
 	var w float32
 	for i, l := range lines {
 		t := r.legend[i]
-		t.Text, t.TextSize, t.Color = l, size, theme.Color(theme.ColorNameForeground)
-		t.Color = color.NRGBA{0x22, 0x22, 0x22, 0xff}
+		t.Text, t.TextSize, t.Color = l, size, color.NRGBA{0x22, 0x22, 0x22, 0xff}
 		t.TextStyle = fyne.TextStyle{Bold: i == 0}
 		ms := t.MinSize()
 		t.Move(fyne.NewPos(x, y))
@@ -872,8 +888,9 @@ func (r *callGraphRenderer) drawEdges(w, h int) image.Image {
 	return r.img
 }
 
-// strokePolyline adds a quad of width lw per segment, and a square at each
-// joint so bends have no gaps.
+// strokePolyline adds a quad of width lw per segment, inner ends
+// extended by half the width so bends have no gaps. All quads wind the
+// same way: the rasteriser adds signed coverage.
 func strokePolyline(z *vector.Rasterizer, pts []gvlayout.Point, lw float64) {
 	h := lw / 2
 	for i := 1; i < len(pts); i++ {
@@ -883,19 +900,19 @@ func strokePolyline(z *vector.Rasterizer, pts []gvlayout.Point, lw float64) {
 		if d < 1e-9 {
 			continue
 		}
-		nx, ny := -dy/d*h, dx/d*h
+		ux, uy := dx/d, dy/d
+		if i > 1 {
+			a.X, a.Y = a.X-ux*h, a.Y-uy*h
+		}
+		if i < len(pts)-1 {
+			b.X, b.Y = b.X+ux*h, b.Y+uy*h
+		}
+		nx, ny := -uy*h, ux*h
 		z.MoveTo(float32(a.X+nx), float32(a.Y+ny))
 		z.LineTo(float32(b.X+nx), float32(b.Y+ny))
 		z.LineTo(float32(b.X-nx), float32(b.Y-ny))
 		z.LineTo(float32(a.X-nx), float32(a.Y-ny))
 		z.ClosePath()
-		if i > 1 && lw > 2 {
-			z.MoveTo(float32(a.X-h), float32(a.Y-h))
-			z.LineTo(float32(a.X+h), float32(a.Y-h))
-			z.LineTo(float32(a.X+h), float32(a.Y+h))
-			z.LineTo(float32(a.X-h), float32(a.Y+h))
-			z.ClosePath()
-		}
 	}
 }
 
