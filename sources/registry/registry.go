@@ -5,8 +5,10 @@ package registry
 import (
 	"flowscape/sources"
 	"flowscape/sources/bpftrace"
+	"flowscape/sources/dtrace"
 	"flowscape/sources/hostland"
 	"flowscape/sources/landfile"
+	"flowscape/sources/procstat"
 	"flowscape/sources/pyagent"
 	"flowscape/sources/replay"
 )
@@ -16,6 +18,8 @@ func Default() *sources.Registry {
 	r, err := sources.NewRegistry(map[string]sources.Backend{
 		pyagent.Name:  pyagent.Backend{},
 		bpftrace.Name: bpftrace.Backend{},
+		dtrace.Name:   dtrace.Backend{},
+		procstat.Name: procstat.Backend{},
 		replay.Name:   replay.Backend{},
 		hostland.Name: hostland.Backend{},
 		landfile.Name: landfile.Backend{},

@@ -197,26 +197,44 @@ func (m *Model) Interval(iv Interval) {
 	perSys := map[key]uint64{}
 	perProc := map[int]uint64{}
 	sysAll := map[string]uint64{}
+	// A process that exec'd during the interval shows under two names: it
+	// takes the one it made more calls under.
+	type pc struct {
+		pid  int
+		comm string
+	}
+	byName := map[pc]uint64{}
+	for _, s := range iv.Samples {
+		if s.Count > 0 {
+			byName[pc{s.PID, s.Comm}] += s.Count
+		}
+	}
+	commOf := map[int]string{}
+	for k, n := range byName {
+		if old, ok := commOf[k.pid]; !ok || n > byName[pc{k.pid, old}] || (n == byName[pc{k.pid, old}] && k.comm > old) {
+			commOf[k.pid] = k.comm
+		}
+	}
+	for pid, comm := range commOf {
+		p := m.procs[pid]
+		if p != nil && p.comm != comm {
+			if p.idle > 0 {
+				// Idle, then back under another name: the pid was
+				// reused; the old process's counts go to "other".
+				m.foldLocked(p)
+				p = nil
+			} else {
+				p.comm = comm // it exec'd another program
+			}
+		}
+		if p == nil {
+			m.procs[pid] = newProc(pid, comm)
+		}
+	}
 	var total uint64
 	for _, s := range iv.Samples {
 		if s.Count == 0 {
 			continue
-		}
-		p := m.procs[s.PID]
-		if p != nil && s.Comm != "" && p.comm != s.Comm {
-			if perProc[s.PID] == 0 {
-				// The pid was reused, or the process exec'd another
-				// program: the old one's counts go to "other".
-				m.foldLocked(p)
-				p = nil
-			} else {
-				// It exec'd within this interval: keep the newest name.
-				p.comm = s.Comm
-			}
-		}
-		if p == nil {
-			p = newProc(s.PID, s.Comm)
-			m.procs[s.PID] = p
 		}
 		perSys[key{s.PID, s.Syscall}] += s.Count
 		perProc[s.PID] += s.Count

@@ -122,11 +122,25 @@ func TestGoneProcessesFoldIntoOtherKeepingTotals(t *testing.T) {
 func TestPIDReuseStartsANewProcess(t *testing.T) {
 	m := syscalls.New(syscalls.Options{})
 	m.Interval(iv(1, s(7, "sh", "read", 4)))
+	m.Interval(iv(1))
 	m.Interval(iv(1, s(7, "python3", "read", 9)))
 	snap := m.Top(syscalls.ByProcess, 0)
 	assert.Equal(t, []string{"python3 (7)", "other"}, labels(snap))
 	assert.Equal(t, uint64(9), snap.Rows[0].Total)
 	assert.Equal(t, uint64(4), snap.Rows[1].Total)
+	require.NoError(t, m.Validate())
+}
+
+func TestExecKeepsTheProcessUnderItsNewName(t *testing.T) {
+	m := syscalls.New(syscalls.Options{})
+	// The exec happens within the first interval: a few calls as sh, most
+	// as the new program, in any order.
+	m.Interval(iv(1, s(7, "make", "openat", 50), s(7, "sh", "execve", 1), s(7, "sh", "read", 3)))
+	m.Interval(iv(1, s(7, "make", "openat", 20)))
+	snap := m.Top(syscalls.ByProcess, 0)
+	assert.Equal(t, []string{"make (7)"}, labels(snap))
+	assert.Equal(t, uint64(74), snap.Rows[0].Total)
+	assert.Equal(t, []float64{54, 20}, snap.Rows[0].History)
 	require.NoError(t, m.Validate())
 }
 
