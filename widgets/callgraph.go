@@ -59,6 +59,7 @@ type CallGraph struct {
 	zoom     float32
 	pan      fyne.Position
 	fit      bool // keep the graph fitted to the widget until the user pans or zooms
+	legendH  float32 // height of the legend box, kept clear when fitting
 
 	selected tracer.FrameID
 	hasSel   bool
@@ -67,6 +68,7 @@ type CallGraph struct {
 
 	anim    *fyne.Animation
 	lastAni time.Time
+	manual  bool // tests step time with Tick; no fyne.Animation runs
 }
 
 var (
@@ -345,7 +347,7 @@ func (g *CallGraph) Animating() bool {
 }
 
 func (g *CallGraph) startAnimation() {
-	if g.anim != nil || !g.Animating() {
+	if g.anim != nil || g.manual || !g.Animating() {
 		return
 	}
 	g.lastAni = time.Now()
@@ -425,9 +427,10 @@ func (g *CallGraph) fitView() {
 		return
 	}
 	const margin = 16
-	z := min(float64(s.Width-2*margin)/g.width, float64(s.Height-2*margin)/g.height, cgMaxFitZoom)
+	top := max(margin, g.legendH+8) // below the legend
+	z := min(float64(s.Width-2*margin)/g.width, float64(s.Height-top-margin)/g.height, cgMaxFitZoom)
 	g.zoom = float32(max(z, 0.02))
-	g.pan = fyne.NewPos((s.Width-float32(g.width)*g.zoom)/2, (s.Height-float32(g.height)*g.zoom)/2)
+	g.pan = fyne.NewPos((s.Width-float32(g.width)*g.zoom)/2, top+(s.Height-top-margin-float32(g.height)*g.zoom)/2)
 }
 
 func (g *CallGraph) toScreen(x, y float64) fyne.Position {
@@ -705,6 +708,7 @@ func (r *callGraphRenderer) Refresh() {
 func (r *callGraphRenderer) layoutLegend(objs []fyne.CanvasObject) []fyne.CanvasObject {
 	g := r.g
 	if len(g.nodes) == 0 && len(g.legend) == 0 {
+		g.legendH = 0
 		return objs
 	}
 	lines := append([]string{"colour: share of " + g.metric.String() + " time"}, g.legend...)
@@ -752,6 +756,7 @@ func (r *callGraphRenderer) layoutLegend(objs []fyne.CanvasObject) []fyne.Canvas
 	}
 	r.legendBG.Move(fyne.NewPos(8, 8))
 	r.legendBG.Resize(fyne.NewSize(w+2*pad, y-8+pad))
+	g.legendH = y + pad
 	r.legendBG.Refresh()
 	// the background goes under the legend's text
 	i := len(objs) - (len(lines) + 2 + len(r.swatches))
