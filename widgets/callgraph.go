@@ -58,7 +58,7 @@ type CallGraph struct {
 	progress float64 // of the current move, 0 to 1
 	zoom     float32
 	pan      fyne.Position
-	fit      bool // keep the graph fitted to the widget until the user pans or zooms
+	fit      bool    // keep the graph fitted to the widget until the user pans or zooms
 	legendH  float32 // height of the legend box, kept clear when fitting
 
 	selected tracer.FrameID
