@@ -158,7 +158,7 @@ func (c *callgraphTab) setOpts(change func(*graphView)) {
 	change(&c.opts)
 	c.optsGen++
 	c.mu.Unlock()
-	go c.tick()
+	c.async(c.tick)
 }
 
 // tick runs on the refresh goroutine (≈ 10 Hz): when the trace or the
@@ -203,7 +203,7 @@ func (c *callgraphTab) tick() {
 		c.mu.Lock()
 		c.shapeKey, c.lastLayout = key, time.Now()
 		c.mu.Unlock()
-		go c.layout(ctx, g, rep, opts)
+		c.async(func() { c.layout(ctx, g, rep, opts) })
 		return
 	}
 	c.refresh.ask()

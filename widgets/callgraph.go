@@ -80,18 +80,18 @@ var (
 	_ desktop.Hoverable   = (*CallGraph)(nil)
 )
 
-// box is a node's centre and size in layout points.
-type box struct{ x, y, w, h float64 }
+// nodeBox is a node's centre and size in layout points.
+type nodeBox struct{ x, y, w, h float64 }
 
 func lerp(a, b, t float64) float64 { return a + (b-a)*t }
 
-func (a box) lerp(b box, t float64) box {
-	return box{lerp(a.x, b.x, t), lerp(a.y, b.y, t), lerp(a.w, b.w, t), lerp(a.h, b.h, t)}
+func (a nodeBox) lerp(b nodeBox, t float64) nodeBox {
+	return nodeBox{lerp(a.x, b.x, t), lerp(a.y, b.y, t), lerp(a.w, b.w, t), lerp(a.h, b.h, t)}
 }
 
 type cgNode struct {
 	n          tracer.GraphNode
-	from, to   box
+	from, to   nodeBox
 	aFrom, aTo float64 // opacity
 	flash      float64 // 1 just called, fading to 0
 	scale      float64 // text scale, from the node's share of time
@@ -181,7 +181,7 @@ func (g *CallGraph) SetGraph(gr *tracer.Graph, l *gvlayout.Layout, total int64, 
 			continue
 		}
 		keep[gn.ID] = true
-		to := box{ln.X, ln.Y, ln.W, ln.H}
+		to := nodeBox{ln.X, ln.Y, ln.W, ln.H}
 		n := g.byID[gn.ID]
 		if n == nil || n.gone {
 			n = &cgNode{from: to, aFrom: 0}

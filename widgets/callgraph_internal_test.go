@@ -49,10 +49,10 @@ func newTestCallGraph(t *testing.T) (*CallGraph, fyne.Window) {
 }
 
 // current is where node id is drawn now, in layout points, and its opacity.
-func (g *CallGraph) current(id tracer.FrameID) (box, float64, bool) {
+func (g *CallGraph) current(id tracer.FrameID) (nodeBox, float64, bool) {
 	n := g.byID[id]
 	if n == nil {
-		return box{}, 0, false
+		return nodeBox{}, 0, false
 	}
 	t := g.ease()
 	return n.from.lerp(n.to, t), lerp(n.aFrom, n.aTo, t), true
