@@ -35,6 +35,10 @@ Usage:
         node-link JSON or Graphviz DOT
   flowscape sources
         list the data sources and whether they can run on this machine
+  flowscape syscalls [--interval 1s] [--count N] [--pid PID | --comm PATTERN | -- COMMAND [ARGS...]]
+                     [--by process|syscall] [--format text|json] [--source bpftrace|dtrace|proc]
+        syscall counts and rates per process or per syscall, every interval; with
+        a COMMAND, count its whole process tree until it exits and print totals
   flowscape help [COMMAND]
 
 Run 'flowscape COMMAND --help' for a command's options.
@@ -59,6 +63,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return cmdLandscape(args[1:], stdout, stderr)
 		case "sources":
 			return cmdSources(args[1:], stdout, stderr)
+		case "syscalls":
+			return cmdSyscalls(args[1:], stdin, stdout, stderr)
 		case "help", "-h", "-help", "--help":
 			if len(args) > 1 {
 				return run([]string{args[1], "--help"}, stdin, stdout, stderr)

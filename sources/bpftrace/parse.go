@@ -11,8 +11,9 @@ import (
 	"flowscape/tracer/syscalls"
 )
 
-// mapName is the script's map of counts.
-const mapName = "@flowscape_calls"
+// mapPrefix starts the names of the script's maps of counts
+// (@flowscape_calls0 and @flowscape_calls1 take turns).
+const mapPrefix = "@flowscape_calls"
 
 // Parser reads the script's `bpftrace -f json` output one line at a time
 // and assembles intervals. Lines it does not need (other maps, probes
@@ -113,14 +114,24 @@ func (p *Parser) mapData(data json.RawMessage) error {
 	if err := json.Unmarshal(data, &maps); err != nil {
 		return fmt.Errorf("bpftrace output line %d: map: %v", p.line, err)
 	}
-	raw, ok := maps[mapName]
-	if !ok {
-		return nil
+	var bad []string
+	for name, raw := range maps {
+		if !strings.HasPrefix(name, mapPrefix) {
+			continue
+		}
+		var counts map[string]uint64
+		if err := json.Unmarshal(raw, &counts); err != nil {
+			return fmt.Errorf("bpftrace output line %d: map %s: %v", p.line, name, err)
+		}
+		bad = append(bad, p.addCounts(counts)...)
 	}
-	var counts map[string]uint64
-	if err := json.Unmarshal(raw, &counts); err != nil {
-		return fmt.Errorf("bpftrace output line %d: map %s: %v", p.line, mapName, err)
+	if len(bad) > 0 {
+		return fmt.Errorf("bpftrace output line %d: %d bad keys, e.g. %s", p.line, len(bad), bad[0])
 	}
+	return nil
+}
+
+func (p *Parser) addCounts(counts map[string]uint64) []string {
 	var bad []string
 	for key, n := range counts {
 		s, err := p.sample(key, n)
@@ -130,10 +141,7 @@ func (p *Parser) mapData(data json.RawMessage) error {
 		}
 		p.pending = append(p.pending, s)
 	}
-	if len(bad) > 0 {
-		return fmt.Errorf("bpftrace output line %d: %d bad keys, e.g. %s", p.line, len(bad), bad[0])
-	}
-	return nil
+	return bad
 }
 
 // sample reads a key "pid,comm,nr": a comm may itself contain commas, so the

@@ -3,7 +3,9 @@ package launch_test
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,4 +48,21 @@ func TestMissingCommand(t *testing.T) {
 	assert.True(t, strings.Contains(err.Error(), "no-such-command-flowscape"), err.Error())
 	_, err = launch.Start(nil, nil, nil, nil)
 	assert.ErrorContains(t, err, "no command")
+}
+
+func TestKeepZombieUntilReaped(t *testing.T) {
+	h, err := launch.StartKeepZombie([]string{"sh", "-c", "exit 0"}, nil, nil, nil)
+	require.NoError(t, err)
+	h.Release()
+	<-h.Exited()
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(h.PID()) + "/stat")
+	require.NoError(t, err, "still there after its exit")
+	assert.Contains(t, string(stat), ") Z ", "a zombie")
+	select {
+	case <-h.Done():
+		t.Fatal("reaped before Reap")
+	case <-time.After(50 * time.Millisecond):
+	}
+	h.Reap()
+	require.NoError(t, h.Wait())
 }

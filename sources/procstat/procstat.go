@@ -319,7 +319,9 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	var held *launch.Held
 	root := s.cfg.PID
 	if len(s.cfg.Command) > 0 {
-		h, err := launch.Start(s.cfg.Command, s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr)
+		// Keep it a zombie at exit, for a last read of its counts (a
+		// parent's io counts include its reaped children's).
+		h, err := launch.StartKeepZombie(s.cfg.Command, s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr)
 		if err != nil {
 			return err
 		}
@@ -352,7 +354,7 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	var done <-chan struct{}
 	if held != nil {
 		held.Release()
-		done = held.Done()
+		done = held.Exited()
 	}
 	tk := time.NewTicker(s.cfg.Interval)
 	defer tk.Stop()
@@ -378,6 +380,7 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 		sink.Interval(syscalls.Interval{End: time.Duration(t.UnixNano()), Length: t.Sub(last), Samples: samples, Stats: stats})
 		prev, last = cur, t
 		if final {
+			held.Reap()
 			return held.Wait()
 		}
 	}
