@@ -163,6 +163,14 @@ func (g *Graph) Node(id string) *Node {
 	return &g.Nodes[i]
 }
 
+// Index returns the index of node id in Nodes, or -1.
+func (g *Graph) Index(id string) int {
+	if i, ok := g.index[id]; ok {
+		return i
+	}
+	return -1
+}
+
 // EdgesOf returns the edges that start or end at id.
 func (g *Graph) EdgesOf(id string) []Edge {
 	var out []Edge
