@@ -17,8 +17,9 @@ import (
 const usage = `Flowscape shows what programs are doing, live.
 
 Usage:
-  flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE] [SCRIPT [ARGS...]]
-        open the window; by default it traces the bundled demo program
+  flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE] [--landscape FILE] [SCRIPT [ARGS...]]
+        open the window; by default it traces the bundled demo program and
+        maps this machine's landscape (--landscape shows a file instead)
   flowscape trace [-o FILE] [--c-calls] [--limit N] -- PYTHON SCRIPT [ARGS...]
         run SCRIPT under PYTHON, tracing every call; write a Chrome Trace
         Event JSON file (Perfetto and chrome://tracing open it)

@@ -23,15 +23,18 @@ type guiOptions struct {
 	python string
 	open   string
 	script []string
+
+	landscape string // a landscape file for the Landscape tab
 }
 
 func cmdGUI(args []string, stderr io.Writer) int {
-	fs := newFlags("flowscape", "flowscape [--tab "+strings.Join(tabNames, "|")+"] [--no-demo] [--python PATH] [--open FILE] [SCRIPT [ARGS...]]", stderr)
+	fs := newFlags("flowscape", "flowscape [--tab "+strings.Join(tabNames, "|")+"] [--no-demo] [--python PATH] [--open FILE] [--landscape FILE] [SCRIPT [ARGS...]]", stderr)
 	var o guiOptions
 	fs.StringVar(&o.tab, "tab", "flow", "open on `TAB`: "+strings.Join(tabNames, ", "))
 	fs.BoolVar(&o.noDemo, "no-demo", false, "do not trace the demo program at start")
 	fs.StringVar(&o.python, "python", "", "trace with the interpreter at `PATH`")
 	fs.StringVar(&o.open, "open", "", "open the trace `FILE` instead of tracing")
+	fs.StringVar(&o.landscape, "landscape", "", "show the landscape `FILE` (landscaper JSON, hwloc XML, Flowscape JSON) instead of this machine")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -63,6 +66,7 @@ type ui struct {
 	flow      *flowTab
 	callgraph *callgraphTab
 	sources   *sourcesTab
+	landscape *landscapeTab
 	views     []tabEntry
 }
 
@@ -74,6 +78,7 @@ func newUI(w fyne.Window, o guiOptions) *ui {
 	u.flow = newFlowTab(u)
 	u.callgraph = newCallgraphTab(u)
 	u.sources = newSourcesTab(registry.Default())
+	u.landscape = newLandscapeTab(u)
 	u.views = u.makeTabs()
 	u.tabs = container.NewAppTabs()
 	for i, t := range u.views {
@@ -87,13 +92,14 @@ func newUI(w fyne.Window, o guiOptions) *ui {
 
 // tabNames are the names --tab accepts, in the window's order. Keep in step
 // with makeTabs.
-var tabNames = []string{"flow", "callgraph", "sources"}
+var tabNames = []string{"flow", "callgraph", "landscape", "sources"}
 
 // makeTabs lists the window's tabs in order.
 func (u *ui) makeTabs() []tabEntry {
 	return []tabEntry{
 		{"flow", "Flow", u.flow},
 		{"callgraph", "Callgraph", u.callgraph},
+		{"landscape", "Landscape", u.landscape},
 		{"sources", "Sources", u.sources},
 	}
 }
