@@ -17,12 +17,16 @@ import (
 )
 
 func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("trace", "flowscape trace [-o FILE] [--c-calls] [--limit N] -- PYTHON SCRIPT [ARGS...]", stderr)
+	fs := newFlags("trace", "flowscape trace [-o FILE] [--c-calls] [--limit N] [--hook auto|c|python] -- PYTHON SCRIPT [ARGS...]", stderr)
 	out := fs.String("o", "trace.json", "write the trace to `FILE` (Chrome Trace Event JSON)")
 	ccalls := fs.Bool("c-calls", false, "record calls of C functions too (slower)")
 	limit := fs.Int("limit", 0, "keep at most `N` events (0: 20 million); call counts stay exact beyond it")
+	hook := fs.String("hook", "auto", "the agent's profile `HOOK`: c (compiled on first use; fails without a compiler and headers), python, or auto (c where it can be built)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *hook != "auto" && *hook != "c" && *hook != "python" {
+		return errorf(stderr, "trace: --hook %q: want auto, c or python", *hook)
 	}
 	rest := fs.Args()
 	if len(rest) < 2 {
@@ -32,10 +36,16 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	src, err := pyagent.Backend{}.NewFlow(sources.FlowConfig{
 		Interpreter: rest[0], Script: rest[1], Args: rest[2:], CCalls: *ccalls,
+		PythonHook: *hook == "python",
 		Stdin: stdin, Stdout: stdout, Stderr: stderr,
 	})
 	if err != nil {
 		return errorf(stderr, "%v", err)
+	}
+	if *hook == "c" {
+		if _, err := pyagent.HookDir(context.Background(), rest[0]); err != nil {
+			return errorf(stderr, "%v", err)
+		}
 	}
 	// Ctrl-C reaches the program too (same process group); let it end and
 	// flush, then write what was collected.
@@ -50,6 +60,9 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	st := t.Stats()
 	fmt.Fprintf(stderr, "flowscape: %d events from %d threads, %d functions; wrote %s\n", st.Events, st.Threads, st.Frames, *out)
+	if info := t.Info(); info.Mode != "" {
+		fmt.Fprintf(stderr, "flowscape: traced with %s\n", modeText(info))
+	}
 	if st.Dropped > 0 {
 		fmt.Fprintf(stderr, "flowscape: the event limit (%d) was hit: %d events not kept (call counts are still exact)\n", st.Limit, st.Dropped)
 	}
@@ -124,4 +137,14 @@ func cmdFlow(args []string, stdout, stderr io.Writer) int {
 		return errorf(stderr, "%v", err)
 	}
 	return 0
+}
+
+// modeText says how a trace was captured, with the caveat when there is
+// one: "setprofile (C hook)", "sys.monitoring (no C hook for …: no C
+// compiler)".
+func modeText(info tracer.ProcessInfo) string {
+	if info.Note != "" {
+		return info.Mode + " (" + info.Note + ")"
+	}
+	return info.Mode
 }

@@ -56,35 +56,37 @@ func TestCallCountsEqualCProfile(t *testing.T) {
 	for _, it := range interps {
 		for _, prog := range progs {
 			prog, _ := filepath.Abs(prog)
-			t.Run(it.Version+"/"+filepath.Base(prog), func(t *testing.T) {
-				out, err := exec.Command(it.Path, counter, prog).Output()
-				if err != nil {
-					t.Fatalf("cProfile run: %v", err)
-				}
-				// The program's own output comes first; the counts are the last line.
-				out = bytes.TrimSpace(out)
-				out = out[bytes.LastIndexByte(out, '\n')+1:]
-				var want map[string]int64
-				if err := json.Unmarshal(out, &want); err != nil {
-					t.Fatalf("cProfile output %q: %v", out, err)
-				}
-				got := tracedCounts(t, it.Path, prog)
-				for k, n := range want {
-					if !strings.HasPrefix(k, prog+":") {
-						continue
+			for _, hook := range []string{"c", "python"} {
+				t.Run(it.Version+"/"+hook+"/"+filepath.Base(prog), func(t *testing.T) {
+					out, err := exec.Command(it.Path, counter, prog).Output()
+					if err != nil {
+						t.Fatalf("cProfile run: %v", err)
 					}
-					if got[k] != n {
-						t.Errorf("%s: flowscape counted %d calls, cProfile %d", strings.TrimPrefix(k, prog+":"), got[k], n)
+					// The program's own output comes first; the counts are the last line.
+					out = bytes.TrimSpace(out)
+					out = out[bytes.LastIndexByte(out, '\n')+1:]
+					var want map[string]int64
+					if err := json.Unmarshal(out, &want); err != nil {
+						t.Fatalf("cProfile output %q: %v", out, err)
 					}
-				}
-				for k, n := range got {
-					if strings.HasPrefix(k, prog+":") {
-						if _, ok := want[k]; !ok {
-							t.Errorf("%s: flowscape counted %d calls, cProfile none", strings.TrimPrefix(k, prog+":"), n)
+					got := tracedCounts(t, it.Path, prog, hook)
+					for k, n := range want {
+						if !strings.HasPrefix(k, prog+":") {
+							continue
+						}
+						if got[k] != n {
+							t.Errorf("%s: flowscape counted %d calls, cProfile %d", strings.TrimPrefix(k, prog+":"), got[k], n)
 						}
 					}
-				}
-			})
+					for k, n := range got {
+						if strings.HasPrefix(k, prog+":") {
+							if _, ok := want[k]; !ok {
+								t.Errorf("%s: flowscape counted %d calls, cProfile none", strings.TrimPrefix(k, prog+":"), n)
+							}
+						}
+					}
+				})
+			}
 		}
 	}
 }
@@ -93,12 +95,16 @@ func TestCallCountsEqualCProfile(t *testing.T) {
 // callgraph --format json` and returns calls keyed like cProfile's
 // file:line:name (name without its qualifying prefix, as cProfile
 // prints it).
-func tracedCounts(t *testing.T, py, prog string) map[string]int64 {
+func tracedCounts(t *testing.T, py, prog, hook string) map[string]int64 {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "trace.json")
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"trace", "-o", file, "--", py, prog}, nil, &stdout, &stderr); code != 0 {
-		t.Fatalf("flowscape trace exited %d: %s", code, stderr.String())
+	if code := run([]string{"trace", "-o", file, "--hook", hook, "--", py, prog}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("flowscape trace --hook %s exited %d: %s", hook, code, stderr.String())
+	}
+	wantMode := map[string]string{"c": "(C hook)", "python": "the Python hook was asked for"}[hook]
+	if !strings.Contains(stderr.String(), wantMode) {
+		t.Fatalf("flowscape trace --hook %s did not say %q: %s", hook, wantMode, stderr.String())
 	}
 	stdout.Reset()
 	if code := run([]string{"callgraph", "--format", "json", file}, nil, &stdout, &stderr); code != 0 {

@@ -9,6 +9,16 @@ import _ "embed"
 //go:embed agent/flowscape_agent.py
 var AgentPy []byte
 
+// HookC is the source of the agent's profile hook in C
+// (agent/_flowscape_hook.c), compiled on first use against the traced
+// interpreter's headers.
+//
+//go:embed agent/_flowscape_hook.c
+var HookC []byte
+
+// HookModule is the module name of the compiled hook.
+const HookModule = "_flowscape_hook"
+
 // AgentModule is the module name the agent is imported as.
 const AgentModule = "flowscape_agent"
 

@@ -50,6 +50,9 @@ type FlowConfig struct {
 	File        string   // a trace file to replay
 	CCalls      bool     // record C calls too
 	Dir         string   // working directory ("" = current)
+	// PythonHook makes the Python agent use its hook written in Python even
+	// where the (faster) C hook could be built.
+	PythonHook bool
 
 	// Where the traced program's standard streams go; nil means the null
 	// device (stdin) or discarded (stdout, stderr).

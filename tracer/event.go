@@ -91,6 +91,7 @@ type ProcessInfo struct {
 	Command     []string // the program's argv
 	Interpreter string   // interpreter path
 	Version     string   // interpreter version, e.g. "3.11.7"
-	Mode        string   // how events are captured, e.g. "setprofile", "sys.monitoring"
+	Mode        string   // how events are captured, e.g. "setprofile", "sys.monitoring (C hook)"
+	Note        string   // a caveat about the mode, e.g. why the slower Python hook is used
 	StartNS     int64    // CLOCK_MONOTONIC ns when tracing started
 }

@@ -55,6 +55,8 @@ type AgentHello struct {
 	StartNS    int64    `json:"start_ns"`
 	Argv       []string `json:"argv"`
 	AgentTIDs  []uint32 `json:"agent_tids"`
+	Hook       string   `json:"hook"`      // "c" or "python"
+	HookNote   string   `json:"hook_note"` // why the Python hook is used
 }
 
 // AgentEnd is the agent's last record.
@@ -155,7 +157,7 @@ func (d *Decoder) record(typ byte, p []byte) error {
 		for _, t := range h.AgentTIDs {
 			d.skip[t] = true
 		}
-		d.rec.Process(ProcessInfo{PID: h.PID, Command: h.Argv, Interpreter: h.Executable, Version: h.Version, Mode: h.Mode, StartNS: h.StartNS})
+		d.rec.Process(ProcessInfo{PID: h.PID, Command: h.Argv, Interpreter: h.Executable, Version: h.Version, Mode: h.Mode, Note: h.HookNote, StartNS: h.StartNS})
 	case wireFrames:
 		return d.frames(p)
 	case wireThreads:

@@ -18,7 +18,10 @@ payload.
 
 Configuration comes from the environment (removed before the script runs):
 FLOWSCAPE_SOCKET (path), FLOWSCAPE_CCALLS ("1" to record C calls),
-FLOWSCAPE_FLUSH_MS (flush period, default 20).
+FLOWSCAPE_FLUSH_MS (flush period, default 20), FLOWSCAPE_HOOK (a directory
+holding the compiled C hook, _flowscape_hook; without it, or when it does not
+load, the hook is the Python one below), FLOWSCAPE_HOOK_NOTE (why there is no
+C hook, reported in the hello).
 """
 
 import array
@@ -65,10 +68,44 @@ def _c_name(obj):
         return "<C function>"
 
 
+def _load_hook(directory):
+    """The compiled C hook from directory, or (None, why not)."""
+    if not directory:
+        return None, ""
+    sys.path.insert(0, directory)
+    try:
+        import _flowscape_hook
+
+        return _flowscape_hook, ""
+    except Exception as e:  # a bad build must not stop the program
+        return None, "the C hook did not load: %r" % (e,)
+    finally:
+        try:
+            sys.path.remove(directory)
+        except ValueError:
+            pass
+
+
+def _line_table(code):
+    """Flat [start, end, line, ...] from bytecode offsets to lines."""
+    table = []
+    if hasattr(code, "co_lines"):
+        for start, end, line in code.co_lines():
+            table.extend((start, end, line or 0))
+        return table
+    import dis
+
+    starts = list(dis.findlinestarts(code))
+    for i, (off, line) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(code.co_code)
+        table.extend((off, end, line))
+    return table
+
+
 class Agent:
     """Owns the socket, the per-thread buffers and the frame table."""
 
-    def __init__(self, sock, c_calls, flush_s):
+    def __init__(self, sock, c_calls, flush_s, chook=None):
         self.sock = sock
         self.c_calls = c_calls
         self.flush_s = flush_s
@@ -84,6 +121,7 @@ class Agent:
         self.stop = threading.Event()
         self.dead = False
         self.mode = "sys.monitoring" if sys.version_info >= (3, 12) else "setprofile"
+        self.chook = chook  # the C hook module, or None
         self.tool = None
         self.flusher = None
         self.lost = None  # tid whose hook the interpreter removed
@@ -215,6 +253,9 @@ class Agent:
     def flush(self):
         if os.getpid() != self.pid:
             return
+        if self.chook is not None:
+            self._flush_c()
+            return
         if self.mode == "sys.monitoring":
             buf = self.gbuf
             if buf:
@@ -227,6 +268,23 @@ class Agent:
                 items = buf[:]
                 del buf[: len(items)]
                 self.encode(items, tid)
+
+    def _flush_c(self):
+        codes, cfuncs, tids, batch = self.chook.drain()
+        if self.dead:
+            return
+        frames = []
+        for fid, code in codes:
+            name = getattr(code, "co_qualname", code.co_name)
+            frames.append([fid, code.co_filename, name, code.co_firstlineno, False, _line_table(code)])
+        for fid, obj in cfuncs:
+            frames.append([fid, "~", _c_name(obj), 0, True, None])
+        if frames:
+            self.send_json(ord("F"), frames)
+        if tids:
+            self._announce(tids)
+        if batch is not None:
+            self.send(ord("E"), batch)
 
     def run_flusher(self):
         while not self.stop.wait(self.flush_s):
@@ -282,10 +340,21 @@ class Agent:
         sys.setprofile(hook)
         hook(frame, event, arg)
 
+    def c_thread_starter(self, frame, event, arg):
+        """Installed for new threads with the C hook: sets it in the thread
+        and records the event that reached this starter."""
+        self.names[threading.get_native_id()] = threading.current_thread().name
+        self.chook.install()
+        if event == "call":
+            self.chook.record(frame, 0)
+
     def check_hook(self):
         """Ends tracing of the main thread after the script (setprofile mode)
         and tells the reader if the interpreter had removed the hook."""
         if self.mode != "setprofile":
+            return
+        if self.chook is not None:
+            self.chook.uninstall()  # a C hook is never removed by the interpreter
             return
         lost = sys.getprofile() is None
         sys.setprofile(None)
@@ -298,6 +367,15 @@ class Agent:
         self.names[threading.get_native_id()] = threading.current_thread().name
 
     def install(self):
+        if self.chook is not None:
+            self.chook.configure(__file__, self.c_calls)
+            if self.mode == "sys.monitoring":
+                threading.setprofile(self.name_thread)
+                self._install_monitoring()
+            else:
+                threading.setprofile(self.c_thread_starter)
+                self.chook.install()
+            return
         if self.mode == "sys.monitoring":
             threading.setprofile(self.name_thread)
             self._install_monitoring()
@@ -317,6 +395,26 @@ class Agent:
         else:
             raise RuntimeError("no free sys.monitoring tool id")
         E = mon.events
+        cb = mon.register_callback
+        if self.chook is not None:
+            h = self.chook
+            for ev, fn in (
+                (E.PY_START, h.mon_start),
+                (E.PY_RESUME, h.mon_start),
+                (E.PY_THROW, h.mon_start),
+                (E.PY_RETURN, h.mon_return),
+                (E.PY_YIELD, h.mon_return),
+                (E.PY_UNWIND, h.mon_unwind),
+            ):
+                cb(self.tool, ev, fn)
+            events = E.PY_START | E.PY_RESUME | E.PY_THROW | E.PY_RETURN | E.PY_YIELD | E.PY_UNWIND
+            if self.c_calls:
+                cb(self.tool, E.CALL, h.mon_call)
+                cb(self.tool, E.C_RETURN, h.mon_creturn)
+                cb(self.tool, E.C_RAISE, h.mon_creturn)
+                events |= E.CALL | E.C_RETURN | E.C_RAISE
+            mon.set_events(self.tool, events)
+            return
         append = self.gbuf.append
         now = time.monotonic_ns
         tid = _thread.get_native_id
@@ -333,7 +431,6 @@ class Agent:
         def throw(code, off, exc):
             append((now(), 0, code, off, tid()))
 
-        cb = mon.register_callback
         cb(self.tool, E.PY_START, start)
         cb(self.tool, E.PY_RESUME, start)
         cb(self.tool, E.PY_THROW, throw)
@@ -368,7 +465,10 @@ class Agent:
                     self.tool = None
             else:
                 threading.setprofile(None)
-                sys.setprofile(None)
+                if self.chook is not None:
+                    self.chook.uninstall()
+                else:
+                    sys.setprofile(None)
         except Exception:
             pass
 
@@ -432,6 +532,8 @@ def main():
     sock_path = os.environ.pop("FLOWSCAPE_SOCKET", "")
     c_calls = os.environ.pop("FLOWSCAPE_CCALLS", "") == "1"
     flush_s = int(os.environ.pop("FLOWSCAPE_FLUSH_MS", "20") or "20") / 1000.0
+    chook, hook_note = _load_hook(os.environ.pop("FLOWSCAPE_HOOK", ""))
+    hook_note = os.environ.pop("FLOWSCAPE_HOOK_NOTE", "") or hook_note
     argv = sys.argv[1:]
     if not argv:
         sys.stderr.write("flowscape agent: no script given\n")
@@ -455,7 +557,7 @@ def main():
         sys.stderr.write("flowscape agent: cannot connect to %r: %s\n" % (sock_path, e))
         sys.exit(70)
 
-    agent = Agent(sock, c_calls, flush_s)
+    agent = Agent(sock, c_calls, flush_s, chook)
     # The script sees itself as __main__, with its own argv and path.
     sys.argv = argv
     sys.path[0] = os.path.dirname(os.path.abspath(script))
@@ -472,7 +574,9 @@ def main():
             "pid": os.getpid(),
             "version": "%d.%d.%d" % sys.version_info[:3],
             "executable": sys.executable,
-            "mode": agent.mode,
+            "mode": agent.mode + (" (C hook)" if chook is not None else ""),
+            "hook": "c" if chook is not None else "python",
+            "hook_note": hook_note,
             "c_calls": c_calls,
             "start_ns": time.monotonic_ns(),
             "argv": argv,

@@ -42,7 +42,7 @@ func (Backend) Info(ctx context.Context) sources.Info {
 	info := sources.Info{
 		Name:    Name,
 		Kind:    sources.KindCodeFlow,
-		Summary: "launch a Python script under an in-process profile hook (setprofile on ≤ 3.11, sys.monitoring on ≥ 3.12)",
+		Summary: "launch a Python script under an in-process profile hook (setprofile on ≤ 3.11, sys.monitoring on ≥ 3.12), written in C (compiled on first use against the interpreter's headers) or, where that cannot be built, in Python",
 	}
 	var ok []string
 	for _, it := range Discover(ctx) {
@@ -153,6 +153,7 @@ func (s *Source) Run(ctx context.Context, rec tracer.Recorder) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.cfg.Dir
 	cmd.Env = append(os.Environ(), "FLOWSCAPE_SOCKET="+sock)
+	cmd.Env = append(cmd.Env, s.hookEnv(ctx)...)
 	if s.cfg.CCalls {
 		cmd.Env = append(cmd.Env, "FLOWSCAPE_CCALLS=1")
 	}
@@ -241,6 +242,18 @@ func (s *Source) Run(ctx context.Context, rec tracer.Recorder) error {
 		return errors.Join(exitErr, fmt.Errorf("agent stopped tracing: %s", dec.End.Error))
 	}
 	return exitErr
+}
+
+// hookEnv tells the agent where the C hook is, or why there is none.
+func (s *Source) hookEnv(ctx context.Context) []string {
+	if s.cfg.PythonHook {
+		return []string{"FLOWSCAPE_HOOK_NOTE=the Python hook was asked for"}
+	}
+	dir, err := HookDir(ctx, s.cfg.Interpreter)
+	if err != nil {
+		return []string{"FLOWSCAPE_HOOK_NOTE=" + err.Error()}
+	}
+	return []string{"FLOWSCAPE_HOOK=" + dir}
 }
 
 // stop interrupts the program, then kills it if it is still there after
