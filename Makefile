@@ -14,7 +14,7 @@ GOTEST_TIMEOUT  ?= 15m## go test -timeout
 BENCH           ?= .## benchmark name pattern
 BENCHTIME       ?= 1s## go test -benchtime
 FUZZTIME        ?= 10s## time for each fuzz target
-SCREENSHOT_TABS ?= flow callgraph landscape sources## tabs to screenshot, each with ./flowscape --tab NAME
+SCREENSHOT_TABS ?= flow callgraph landscape syscalls sources## tabs to screenshot, each with ./flowscape --tab NAME
 SCREENSHOT_SETTLE ?= 6## seconds to wait after the window appears
 SCREENSHOT_WAIT ?= 60## seconds to wait for the window to appear
 SCREENSHOT_CHECK_FLAGS ?= -race## go build flags for the binary screenshot-check runs
@@ -24,7 +24,7 @@ STATICCHECK_VERSION ?= v0.8.2## honnef.co/go/tools version (or latest)
 BUILD_PKGS := gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev \
 	libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
 SCREENSHOT_PKGS := xvfb xauth x11-utils imagemagick libgl1-mesa-dri
-TEST_PKGS := xdg-utils gdb strace python3 graphviz bpftrace
+TEST_PKGS := xdg-utils gdb strace python3 python3-dev graphviz bpftrace
 
 GOBIN := $(shell go env GOPATH 2>/dev/null)/bin
 STATICCHECK := $(GOBIN)/staticcheck

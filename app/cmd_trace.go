@@ -37,7 +37,7 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	src, err := pyagent.Backend{}.NewFlow(sources.FlowConfig{
 		Interpreter: rest[0], Script: rest[1], Args: rest[2:], CCalls: *ccalls,
 		PythonHook: *hook == "python",
-		Stdin: stdin, Stdout: stdout, Stderr: stderr,
+		Stdin:      stdin, Stdout: stdout, Stderr: stderr,
 	})
 	if err != nil {
 		return errorf(stderr, "%v", err)
