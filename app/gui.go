@@ -92,7 +92,7 @@ func newUI(w fyne.Window, o guiOptions) *ui {
 
 // tabNames are the names --tab accepts, in the window's order. Keep in step
 // with makeTabs.
-var tabNames = []string{"flow", "callgraph", "landscape", "sources"}
+var tabNames = []string{"flow", "callgraph", "landscape", "syscalls", "sources"}
 
 // makeTabs lists the window's tabs in order.
 func (u *ui) makeTabs() []tabEntry {
@@ -100,6 +100,7 @@ func (u *ui) makeTabs() []tabEntry {
 		{"flow", "Flow", u.flow},
 		{"callgraph", "Callgraph", u.callgraph},
 		{"landscape", "Landscape", u.landscape},
+		{"syscalls", "Syscalls", newSyscallsTab(u)},
 		{"sources", "Sources", u.sources},
 	}
 }

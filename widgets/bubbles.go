@@ -139,7 +139,7 @@ func (b *Bubbles) SetBubbles(items []Bubble) {
 			continue
 		}
 		old.gone = true
-		old.to = circle{old.from.x, old.from.y, old.from.r * 0.6, 0}
+		old.to = circle{old.from.x, old.from.y, 0, 0}
 		keep = append(keep, old)
 	}
 	b.items = keep
