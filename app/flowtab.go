@@ -61,6 +61,7 @@ type flowTab struct {
 	seenOutput  uint64
 	seenFilter  string
 	reported    *Session
+	hookNoted   *Session // the session whose hook caveat the status bar showed
 	visible     *tracer.Visible
 }
 
@@ -423,7 +424,15 @@ func (f *flowTab) apply() {
 	if vis != nil {
 		stats += fmt.Sprintf(" · %d match", vis.Matches())
 	}
+	info := s.Trace.Info()
+	if info.Mode != "" {
+		stats += " · " + info.Mode
+	}
 	f.u.stats.SetText(stats)
+	if info.Note != "" && f.hookNoted != s && s.Running() {
+		f.hookNoted = s
+		f.u.setStatus("Tracing with the slower Python hook: "+info.Note, false)
+	}
 	if report {
 		f.start.Enable()
 		f.stopBtn.Disable()

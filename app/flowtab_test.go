@@ -70,6 +70,10 @@ func TestFlowTabTracesAProgram(t *testing.T) {
 		if u.flow.start.Disabled() || !u.flow.stopBtn.Disabled() {
 			t.Error("Start should be enabled and Stop disabled after the end")
 		}
+		// the stats say how the calls were captured
+		if mode := s.Trace.Info().Mode; mode == "" || !strings.Contains(u.stats.Text, mode) {
+			t.Errorf("stats %q do not say the mode %q", u.stats.Text, mode)
+		}
 	})
 }
 
