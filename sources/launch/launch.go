@@ -24,7 +24,6 @@ type Held struct {
 	cmd      *exec.Cmd
 	gateW    *os.File
 	once     sync.Once
-	waitOnce sync.Once
 	waitErr  error
 	done     chan struct{}
 	exited   chan struct{} // the process has exited; it may be a zombie still
