@@ -42,6 +42,10 @@ func WriteChrome(w io.Writer, t *Trace) error {
 		name = "python"
 	}
 	b = appendJSONString(b, name)
+	// where the times start, before the events, so a reader can place
+	// them as it reads
+	b = append(b, `,"start_ns":`...)
+	b = strconv.AppendInt(b, start, 10)
 	b = append(b, "}}"...)
 	for _, th := range t.Threads() {
 		b = append(b, ",\n"...)
@@ -248,7 +252,67 @@ type ChromeReport struct {
 	Events   int            // trace events read, of every phase
 	Calls    int            // calls given to the recorder (X events and B/E pairs)
 	Unclosed int            // B events without an E, given as calls still open
-	Ignored  map[string]int // events of other phases, by phase
+	Instants int            // instant events ("i", "I", "R"): not calls, not shown
+	Counters int            // counter samples ("C"): not calls, not shown
+	Sources  int            // source files embedded in the trace (VizTracer's file_info)
+	Ignored  map[string]int // events that are not calls, by phase (instants and counters included)
+	// Warnings describe events that were read but were not what they should
+	// be (an E without its B, a negative duration, an unknown phase, a call
+	// that starts before calls already given to the recorder), each with its
+	// event index and byte offset; at most one per kind, with a count.
+	Warnings []string
+	warned   map[string]*warning
+}
+
+type warning struct {
+	first string
+	n     int
+}
+
+func (r *ChromeReport) warn(kind string, event int, offset int64, msg string) {
+	if r.warned == nil {
+		r.warned = make(map[string]*warning)
+	}
+	w := r.warned[kind]
+	if w == nil {
+		w = &warning{first: fmt.Sprintf("event %d (byte %d): %s", event, offset, msg)}
+		r.warned[kind] = w
+	}
+	w.n++
+}
+
+// finishWarnings turns the warnings collected into Warnings, in a stable
+// order.
+func (r *ChromeReport) finishWarnings() {
+	kinds := make([]string, 0, len(r.warned))
+	for k := range r.warned {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	r.Warnings = r.Warnings[:0]
+	for _, k := range kinds {
+		w := r.warned[k]
+		msg := w.first
+		if w.n > 1 {
+			msg += fmt.Sprintf(" (and %d more like it)", w.n-1)
+		}
+		r.Warnings = append(r.Warnings, msg)
+	}
+}
+
+// notes says what the report's numbers mean for a user.
+func (r ChromeReport) notes() []string {
+	var out []string
+	if r.Unclosed > 0 {
+		out = append(out, fmt.Sprintf("%d B events without their E: shown as calls that never returned", r.Unclosed))
+	}
+	if r.Instants > 0 {
+		out = append(out, fmt.Sprintf("%d instant events (not calls, not shown)", r.Instants))
+	}
+	if r.Counters > 0 {
+		out = append(out, fmt.Sprintf("%d counter samples (not calls, not shown)", r.Counters))
+	}
+	return append(out, r.Warnings...)
 }
 
 // ReadChrome reads Chrome Trace Event JSON (the array form or the
@@ -257,6 +321,14 @@ type ChromeReport struct {
 func ReadChrome(r io.Reader, rec Recorder) error {
 	_, err := ReadChromeReport(r, rec)
 	return err
+}
+
+// SourceRecorder is a Recorder that also keeps source files embedded in a
+// trace file, so they can be shown when the file is not on disk.
+type SourceRecorder interface {
+	Recorder
+	// EmbeddedSource keeps the text of the source file at path.
+	EmbeddedSource(path, text string)
 }
 
 // chromeEvent is the part of a trace event ReadChrome uses.
@@ -276,6 +348,7 @@ type chromeEvent struct {
 		C         bool        `json:"c"`
 		Open      bool        `json:"open"`
 		Unwound   bool        `json:"unwound"`
+		StartNS   json.Number `json:"start_ns"`
 	} `json:"args"`
 }
 
@@ -316,6 +389,10 @@ type chromeSpan struct {
 	unwound        bool
 }
 
+// chromeFlushEvery is how many events ReadChromeReport reads between
+// giving the calls it can place to the recorder.
+const chromeFlushEvery = 16 << 10
+
 // chromeReader holds the state of one ReadChromeReport.
 type chromeReader struct {
 	dec    *json.Decoder
@@ -324,6 +401,7 @@ type chromeReader struct {
 
 	frameIDs map[frameKey]FrameID
 	frames   []Frame // by id-1
+	sent     int     // frames given to the recorder
 
 	tids      map[uint32]*chromeThread
 	order     []uint32
@@ -335,6 +413,11 @@ type chromeReader struct {
 	procName string
 	other    *chromeOther
 	event    int // index of the event being read
+
+	shift    int64 // added to every timestamp: otherData's start_ns
+	shiftSet bool  // shift is fixed (calls were given to the recorder)
+	sinceFl  int   // events since the last flush
+	evs      []Event
 }
 
 type frameKey struct {
@@ -343,20 +426,39 @@ type frameKey struct {
 	fn   string
 }
 
+// chromeThread is one thread's calls while they are read. While the calls
+// arrive in order of their start (B/E pairs, or X events in time order),
+// those that start before the latest start seen are given to the recorder
+// as the file is read; a thread whose calls come in another order (VizTracer
+// writes a call when it returns) is kept until the end and sorted.
 type chromeThread struct {
 	tid   uint32
 	name  string
-	spans []chromeSpan
+	spans []chromeSpan // read; spans[:done] given to the recorder
+	done  int
 	open  []int // B events waiting for their E, indexes into spans
+	stack []int // calls given to the recorder whose exit was not, indexes into spans
+
+	sorted    bool  // every call so far started no earlier than the one before
+	lastStart int64 // the latest start read
+	lastTS    int64 // the latest timestamp given to the recorder
+	announced bool
+	named     string // the name given to the recorder
+	begun     bool   // a call was read
+	emitted   bool   // a call was given to the recorder
 }
 
 // ReadChromeReport reads Chrome Trace Event JSON and gives it to rec. It
 // handles complete "X" events (with the args WriteChrome writes, or without
-// args by parsing a "func (file:line)" name), "B"/"E" pairs and the
-// process_name and thread_name "M" events; events of other phases are
-// counted in the report and ignored. Timestamps are µs. Frames are interned
-// by file, first line and function. Each thread's calls are sorted by start
-// (longer first on ties) and given to rec as entry and exit events. On a
+// args by parsing a "func (file:line)" name; durations with fractions of a
+// µs), "B"/"E" pairs, the process_name and thread_name "M" events, and
+// VizTracer's viztracer_metadata and file_info (embedded sources go to rec
+// when it is a SourceRecorder); instants ("i", "I"), counters ("C") and
+// events of other phases are counted in the report. Timestamps are µs.
+// Frames are interned by file, first line and function. Each thread's calls
+// are given to rec as entry and exit events in order of their start
+// (longer first on ties); while a thread's calls arrive in that order they
+// are given as the file is read, so a reader of rec sees them grow. On a
 // fault the error is a *FormatError and everything read before it has been
 // given to rec.
 func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
@@ -372,12 +474,17 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 	cr.report.Ignored = make(map[string]int)
 	cr.dec.UseNumber()
 	err := cr.read()
-	cr.flush()
+	cr.finish()
+	cr.report.finishWarnings()
 	return cr.report, err
 }
 
 func (cr *chromeReader) fail(err error) error {
 	return &FormatError{Format: "chrome trace", Event: cr.event, Offset: cr.dec.InputOffset(), Err: err}
+}
+
+func (cr *chromeReader) warn(kind, msg string) {
+	cr.report.warn(kind, cr.event, cr.dec.InputOffset(), msg)
 }
 
 func (cr *chromeReader) read() error {
@@ -424,6 +531,23 @@ func (cr *chromeReader) read() error {
 				}
 			}
 			cr.other = &o
+		case "viztracer_metadata":
+			var m struct {
+				Version string `json:"version"`
+			}
+			if err := cr.dec.Decode(&m); err != nil {
+				var te *json.UnmarshalTypeError
+				if !errors.As(err, &te) {
+					return cr.fail(fmt.Errorf("viztracer_metadata: %w", err))
+				}
+			}
+			if cr.info.Mode == "" {
+				cr.info.Mode = strings.TrimSpace("VizTracer " + m.Version)
+			}
+		case "file_info":
+			if err := cr.fileInfo(); err != nil {
+				return err
+			}
 		default:
 			var skip json.RawMessage
 			if err := cr.dec.Decode(&skip); err != nil {
@@ -440,6 +564,39 @@ func (cr *chromeReader) read() error {
 	return nil
 }
 
+// fileInfo reads VizTracer's file_info: {"files": {path: [source, lines]},
+// "functions": {...}}, one file at a time.
+func (cr *chromeReader) fileInfo() error {
+	var fi struct {
+		Files map[string]json.RawMessage `json:"files"`
+	}
+	if err := cr.dec.Decode(&fi); err != nil {
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) {
+			return cr.fail(fmt.Errorf("file_info: %w", err))
+		}
+	}
+	sr, ok := cr.rec.(SourceRecorder)
+	paths := make([]string, 0, len(fi.Files))
+	for p := range fi.Files {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, path := range paths {
+		var entry []json.RawMessage
+		var text string
+		if json.Unmarshal(fi.Files[path], &entry) != nil || len(entry) == 0 || json.Unmarshal(entry[0], &text) != nil {
+			cr.warn("file_info", fmt.Sprintf("file_info: the entry of %s is not [source, lines]", path))
+			continue
+		}
+		cr.report.Sources++
+		if ok {
+			sr.EmbeddedSource(path, text)
+		}
+	}
+	return nil
+}
+
 // readEvents reads the events of an array whose '[' was read, and its ']'.
 func (cr *chromeReader) readEvents() error {
 	for cr.dec.More() {
@@ -451,6 +608,10 @@ func (cr *chromeReader) readEvents() error {
 		cr.report.Events++
 		if err := cr.add(&ev); err != nil {
 			return cr.fail(err)
+		}
+		if cr.sinceFl++; cr.sinceFl >= chromeFlushEvery {
+			cr.sinceFl = 0
+			cr.flush(false)
 		}
 	}
 	cr.event = -1
@@ -468,6 +629,11 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		case "process_name":
 			cr.procName = ev.Args.Name
 			cr.pid(ev)
+			// WriteChrome says here where its times start, so the calls can
+			// be given to the recorder before otherData is read
+			if ns, err := strconv.ParseInt(string(ev.Args.StartNS), 10, 64); err == nil && !cr.shiftSet {
+				cr.shift, cr.shiftSet = ns, true
+			}
 		case "thread_name":
 			th, err := cr.thread(ev)
 			if err != nil {
@@ -478,8 +644,20 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 			cr.report.Ignored["M"]++
 		}
 		return nil
+	case "i", "I", "R":
+		cr.report.Instants++
+		cr.report.Ignored[ev.Ph]++
+		return nil
+	case "C":
+		cr.report.Counters++
+		cr.report.Ignored[ev.Ph]++
+		return nil
+	case "b", "e", "n", "s", "t", "f", "S", "T", "p", "F", "N", "O", "D", "P", "v", "V", "c", "(", ")", "=":
+		cr.report.Ignored[ev.Ph]++
+		return nil
 	default:
 		cr.report.Ignored[ev.Ph]++
+		cr.warn("phase", fmt.Sprintf("unknown phase %q (event %q ignored)", ev.Ph, ev.Name))
 		return nil
 	}
 	ts, err := micros(ev.TS)
@@ -495,15 +673,25 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		n := len(th.open)
 		if n == 0 {
 			cr.report.Ignored["E"]++ // an end without a begin
+			cr.warn("E", "an E event without a B before it on its thread (ignored)")
 			return nil
 		}
-		s := &th.spans[th.open[n-1]]
+		i := th.open[n-1]
+		s := &th.spans[i]
 		th.open = th.open[:n-1]
+		if ts < s.ts {
+			cr.warn("E<B", "an E event before its B (the call is given no duration)")
+		}
 		s.end = max(ts, s.ts)
 		if ev.Args.ExitLine != "" {
 			s.exitLine = int32(intArg(ev.Args.ExitLine))
 		}
 		s.unwound = s.unwound || ev.Args.Unwound
+		// calls already given to the recorder inside it end with it
+		for k := len(th.stack) - 1; k >= 0 && th.stack[k] != i; k-- {
+			c := &th.spans[th.stack[k]]
+			c.end = min(c.end, s.end)
+		}
 		return nil
 	}
 	s := chromeSpan{
@@ -513,6 +701,12 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		line:    int32(intArg(ev.Args.Line)),
 		unwound: ev.Args.Unwound,
 	}
+	if !th.begun {
+		th.begun, th.sorted = true, true
+	} else if ts < th.lastStart {
+		th.sorted = false
+	}
+	th.lastStart = max(th.lastStart, ts)
 	if ev.Ph == "B" {
 		th.open = append(th.open, len(th.spans))
 		th.spans = append(th.spans, s)
@@ -522,6 +716,9 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		dur, err := micros(ev.Dur)
 		if err != nil {
 			return fmt.Errorf("dur: %w", err)
+		}
+		if dur < 0 {
+			cr.warn("dur<0", fmt.Sprintf("negative duration %s µs (the call is given no duration)", ev.Dur))
 		}
 		s.end = ts + max(dur, 0)
 		if s.end < ts { // overflow
@@ -663,10 +860,9 @@ func micros(n json.Number) (int64, error) {
 	return ns, nil
 }
 
-// flush gives everything read so far to the recorder.
-func (cr *chromeReader) flush() {
+// process gives what is known about the process to the recorder.
+func (cr *chromeReader) process() {
 	info := cr.info
-	var shift int64
 	if o := cr.other; o != nil {
 		if o.PID != 0 {
 			info.PID = o.PID
@@ -674,77 +870,198 @@ func (cr *chromeReader) flush() {
 		info.Command = o.Command
 		info.Interpreter = o.Interpreter
 		info.Version = o.Version
-		info.Mode = o.Mode
-		// WriteChrome writes times relative to start_ns
-		info.StartNS = o.StartNS
-		shift = o.StartNS
+		if o.Mode != "" {
+			info.Mode = o.Mode
+		}
 	}
+	// the times given to the recorder start at shift
+	info.StartNS = cr.shift
 	if len(info.Command) == 0 && cr.procName != "" {
 		info.Command = []string{cr.procName}
 	}
-	if cr.other != nil || cr.pidSet || cr.procName != "" {
+	if cr.other != nil || cr.pidSet || cr.procName != "" || info.Mode != "" {
 		cr.rec.Process(info)
 	}
-	if len(cr.frames) > 0 {
-		cr.rec.Frames(cr.frames)
+}
+
+// fixShift decides, before the first calls are given to the recorder, what
+// is added to the file's times.
+func (cr *chromeReader) fixShift() {
+	if cr.shiftSet {
+		return
 	}
-	for _, tid := range cr.order {
-		th := cr.tids[tid]
-		cr.rec.Thread(Thread{TID: tid, Name: th.name})
+	cr.shiftSet = true
+	if cr.other != nil {
+		cr.shift = cr.other.StartNS
 	}
-	evs := make([]Event, 0, 4096)
-	var stack []chromeSpan
+}
+
+// finish gives everything still held to the recorder.
+func (cr *chromeReader) finish() {
+	cr.fixShift()
+	cr.process()
+	cr.flush(true)
 	for _, tid := range cr.order {
 		th := cr.tids[tid]
 		cr.report.Unclosed += len(th.open)
-		cr.report.Calls += len(th.spans)
-		slices.SortStableFunc(th.spans, func(a, b chromeSpan) int {
-			if c := cmp.Compare(a.ts, b.ts); c != 0 {
-				return c
-			}
-			return cmp.Compare(b.end, a.end)
-		})
-		emit := func(e Event) {
-			e.TS += shift
-			evs = append(evs, e)
-			if len(evs) == cap(evs) {
-				cr.rec.Events(tid, evs)
-				evs = evs[:0]
+	}
+}
+
+// flush gives the recorder the calls whose place is known: all of them at
+// the end, else those of threads read in order that start before the
+// latest start read.
+func (cr *chromeReader) flush(final bool) {
+	if !final {
+		ready := false
+		for _, tid := range cr.order {
+			if th := cr.tids[tid]; th.sorted && th.done < len(th.spans) {
+				ready = true
 			}
 		}
-		exit := func(s chromeSpan) {
-			k := Return
-			if cr.frames[s.frame-1].C {
-				k = CReturn
-			} else if s.unwound {
-				k = Unwind
-			}
-			emit(Event{TS: s.end, Frame: s.frame, Line: s.exitLine, Kind: k})
+		if !ready {
+			return
 		}
-		stack = stack[:0]
-		for _, s := range th.spans {
-			for n := len(stack); n > 0 && stack[n-1].end <= s.ts; n-- {
-				exit(stack[n-1])
-				stack = stack[:n-1]
-			}
-			if n := len(stack); n > 0 && s.end > stack[n-1].end {
-				s.end = stack[n-1].end // a child cannot outlive its parent
-			}
-			k := Call
-			if cr.frames[s.frame-1].C {
-				k = CCall
-			}
-			emit(Event{TS: s.ts, Frame: s.frame, Line: s.line, Kind: k})
-			stack = append(stack, s)
+		cr.fixShift()
+		if cr.sent == 0 {
+			cr.process()
 		}
-		for n := len(stack); n > 0; n-- {
-			if s := stack[n-1]; s.end != math.MaxInt64 {
+	}
+	if cr.sent < len(cr.frames) {
+		cr.rec.Frames(cr.frames[cr.sent:])
+		cr.sent = len(cr.frames)
+	}
+	for _, tid := range cr.order {
+		th := cr.tids[tid]
+		if th.name != th.named || (!th.announced && (final || th.sorted)) {
+			cr.rec.Thread(Thread{TID: tid, Name: th.name})
+			th.announced, th.named = true, th.name
+		}
+		if final || th.sorted {
+			cr.flushThread(th, final)
+		}
+	}
+}
+
+// flushThread gives the recorder th's calls from spans[done:] that start
+// before the latest start read (all of them when final), with the exits
+// that come before them.
+func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
+	pending := th.spans[th.done:]
+	// the calls of a thread read out of order are placed by their start;
+	// ties: the longer call encloses the shorter
+	order := make([]int, len(pending))
+	for i := range order {
+		order[i] = th.done + i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		sa, sb := &th.spans[a], &th.spans[b]
+		if c := cmp.Compare(sa.ts, sb.ts); c != 0 {
+			return c
+		}
+		return cmp.Compare(sb.end, sa.end)
+	})
+	n := len(order)
+	if !final {
+		for n > 0 && th.spans[order[n-1]].ts >= th.lastStart {
+			n--
+		}
+	}
+	tid := th.tid
+	emit := func(e Event) {
+		e.TS += cr.shift
+		th.lastTS = e.TS
+		cr.evs = append(cr.evs, e)
+		if len(cr.evs) == cap(cr.evs) {
+			cr.rec.Events(tid, cr.evs)
+			cr.evs = cr.evs[:0]
+		}
+	}
+	if cr.evs == nil {
+		cr.evs = make([]Event, 0, 4096)
+	}
+	exit := func(s *chromeSpan) {
+		k := Return
+		if cr.frames[s.frame-1].C {
+			k = CReturn
+		} else if s.unwound {
+			k = Unwind
+		}
+		emit(Event{TS: s.end, Frame: s.frame, Line: s.exitLine, Kind: k})
+	}
+	started := th.emitted
+	for _, i := range order[:n] {
+		s := &th.spans[i]
+		for k := len(th.stack); k > 0 && th.spans[th.stack[k-1]].end <= s.ts; k-- {
+			exit(&th.spans[th.stack[k-1]])
+			th.stack = th.stack[:k-1]
+		}
+		if k := len(th.stack); k > 0 && s.end > th.spans[th.stack[k-1]].end {
+			s.end = th.spans[th.stack[k-1]].end // a child cannot outlive its parent
+		}
+		if started && s.ts+cr.shift < th.lastTS {
+			cr.report.warn("order", -1, cr.dec.InputOffset(),
+				fmt.Sprintf("thread %d: a call starts before calls already shown (placed at their time)", tid))
+			s.ts = th.lastTS - cr.shift
+			s.end = max(s.end, s.ts)
+		}
+		k := Call
+		if cr.frames[s.frame-1].C {
+			k = CCall
+		}
+		emit(Event{TS: s.ts, Frame: s.frame, Line: s.line, Kind: k})
+		th.stack = append(th.stack, i)
+		cr.report.Calls++
+		th.emitted = true
+	}
+	if final {
+		for k := len(th.stack); k > 0; k-- {
+			if s := &th.spans[th.stack[k-1]]; s.end != math.MaxInt64 {
 				exit(s)
 			}
 		}
-		if len(evs) > 0 {
-			cr.rec.Events(tid, evs)
-			evs = evs[:0]
+		th.stack = th.stack[:0]
+	}
+	if len(cr.evs) > 0 {
+		cr.rec.Events(tid, cr.evs)
+		cr.evs = cr.evs[:0]
+	}
+	if final {
+		th.spans, th.done, th.open = nil, 0, th.open[:0]
+		return
+	}
+	// keep the calls not yet given, and those given whose exit was not
+	// (in the stack or waiting for their E): renumber them
+	placed := make([]bool, len(th.spans))
+	for i := range th.done {
+		placed[i] = true
+	}
+	for _, i := range order[:n] {
+		placed[i] = true
+	}
+	rest := make([]chromeSpan, 0, len(th.stack)+len(th.open)+len(pending)-n)
+	remap := make(map[int]int, len(th.stack)+len(th.open))
+	keep := func(i int) int {
+		if j, ok := remap[i]; ok {
+			return j
+		}
+		remap[i] = len(rest)
+		rest = append(rest, th.spans[i])
+		return len(rest) - 1
+	}
+	for k, i := range th.stack {
+		th.stack[k] = keep(i)
+	}
+	for _, i := range th.open {
+		if placed[i] {
+			keep(i)
 		}
 	}
+	done := len(rest)
+	for _, i := range order[n:] {
+		keep(i)
+	}
+	for k, i := range th.open {
+		th.open[k] = remap[i]
+	}
+	th.spans, th.done = rest, done
 }

@@ -131,6 +131,8 @@ type Trace struct {
 
 	threads []*threadStore // in order of first appearance
 	byTID   map[uint32]*threadStore
+
+	sources embeddedSources // source files a trace file carried, see embedded.go
 }
 
 var _ Recorder = (*Trace)(nil)
