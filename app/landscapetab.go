@@ -55,9 +55,10 @@ type landscapeTab struct {
 	land      *landscape.Landscape
 	source    string // what is shown: "this machine" or the file's path
 	fold      landscape.Fold
-	foldSet   bool // fold was chosen for this landscape
-	foldOn    bool // large groups start folded
-	at        int  // index into times; -1 follows the latest
+	foldSet   bool    // fold was chosen for this landscape
+	foldOn    bool    // large groups start folded
+	aspect    float64 // the map's width over its height, for the layout
+	at        int     // index into times; -1 follows the latest
 	times     []landscape.Time
 	layerOn   map[string]bool
 	typ       string // "" for all types
@@ -362,6 +363,7 @@ func (t *landscapeTab) build() (*builtView, bool) {
 	typ, query := t.typ, strings.ToLower(strings.TrimSpace(t.query))
 	fit := t.fitNext
 	t.fitNext = false
+	aspect := t.aspect
 	t.mu.Unlock()
 
 	b := &builtView{full: full, at: now, times: times}
@@ -389,7 +391,7 @@ func (t *landscapeTab) build() (*builtView, bool) {
 		}
 	}
 	b.shown = landscape.NewGraph(nodes, edges)
-	b.lay = landscape.LayoutGraph(b.shown)
+	b.lay = landscape.LayoutFor(b.shown, aspect)
 	b.types = slices.Sorted(maps.Keys(types))
 	// Marks: what changed since the previous time, and search matches.
 	rep := map[string]string{}
@@ -436,6 +438,9 @@ func (t *landscapeTab) apply(b *builtView, fit bool) {
 	t.mu.Lock()
 	t.built = b
 	source, problem, skipped, at := t.source, t.problem, t.skipped, t.at
+	if sz := t.view.Size(); sz.Width > 0 && sz.Height > 0 {
+		t.aspect = float64(sz.Width / sz.Height)
+	}
 	t.mu.Unlock()
 	t.view.SetGraph(b.shown, b.lay, fit)
 	t.view.SetMarks(b.marks)
@@ -495,7 +500,19 @@ func (t *landscapeTab) apply(b *builtView, fit bool) {
 	} else {
 		t.timeBar.Hide()
 	}
-	if sel := t.view.Selected(); sel != "" {
+	sel := t.view.Selected()
+	if sel == "" && fit {
+		// A new landscape: start with its first machine's details, so the
+		// side panel shows what there is to see.
+		for _, n := range b.shown.Nodes {
+			if n.Type == "machine" || n.Type == "rack" {
+				sel = n.ID
+				t.view.Select(sel)
+				break
+			}
+		}
+	}
+	if sel != "" {
 		t.showDetails(sel)
 	}
 }

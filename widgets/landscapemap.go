@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"sort"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -165,12 +166,13 @@ func (m *LandscapeMap) fit(size fyne.Size) {
 	if m.lay == nil || size.Width < 1 || size.Height < 1 {
 		return
 	}
-	const margin = 24
-	w, h := m.lay.Width+2*margin, m.lay.Height+2*margin
-	m.zoom = math.Min(float64(size.Width)/w, float64(size.Height)/h)
-	m.zoom = math.Min(m.zoom, 1.5)
-	m.offX = -margin - (float64(size.Width)/m.zoom-w)/2
-	m.offY = -margin - (float64(size.Height)/m.zoom-h)/2
+	// Screen margins; the left one leaves room for the band titles.
+	const left, right, top, bottom = 78.0, 12.0, 12.0, 12.0
+	aw := math.Max(float64(size.Width)-left-right, 10)
+	ah := math.Max(float64(size.Height)-top-bottom, 10)
+	m.zoom = math.Min(math.Min(aw/m.lay.Width, ah/m.lay.Height), 1.5)
+	m.offX = -(left + (aw-m.lay.Width*m.zoom)/2) / m.zoom
+	m.offY = -(top + (ah-m.lay.Height*m.zoom)/2) / m.zoom
 	m.fitted = true
 }
 
@@ -362,7 +364,8 @@ func (r *landscapeMapRenderer) placeLabels() {
 	bw := landscape.NodeWidth * m.zoom
 	bh := landscape.NodeHeight * m.zoom
 	if bw < 44 || bh < 11 {
-		return // too small to read
+		r.sparseLabels(w, h)
+		return
 	}
 	size := float32(math.Min(12, bh*0.42))
 	showType := bh >= 30
@@ -405,6 +408,70 @@ func (r *landscapeMapRenderer) placeLabels() {
 			tt.Move(fyne.NewPos(s.X-tts.Width/2, s.Y))
 			tt.Resize(tts)
 		}
+	}
+}
+
+// sparseLabels labels what it can when boxes are too small to hold text:
+// names under the boxes, containers before what they contain, none
+// overlapping another.
+func (r *landscapeMapRenderer) sparseLabels(w, h float64) {
+	m := r.m
+	bw := landscape.NodeWidth * m.zoom
+	bh := landscape.NodeHeight * m.zoom
+	if bw < 12 {
+		return
+	}
+	const size = 10
+	var visible []int
+	for i, p := range m.lay.Pos {
+		s := m.ToScreen(p.X, p.Y)
+		if float64(s.X) < 0 || float64(s.X) > w || float64(s.Y) < 0 || float64(s.Y) > h {
+			continue
+		}
+		visible = append(visible, i)
+	}
+	if len(visible) > 20*lmMaxLabels {
+		return
+	}
+	sort.SliceStable(visible, func(a, b int) bool {
+		pa, pb := m.lay.Pos[visible[a]], m.lay.Pos[visible[b]]
+		if (visible[a] == m.selected) != (visible[b] == m.selected) {
+			return visible[a] == m.selected
+		}
+		return pa.Depth < pb.Depth
+	})
+	type box struct{ x0, y0, x1, y1 float32 }
+	var boxes []box
+	for _, i := range visible {
+		if len(boxes) >= lmMaxLabels/2 {
+			break
+		}
+		n := &m.graph.Nodes[i]
+		text := lmEllipsis(n.Label(), 18)
+		// Roughly 0.55 em per character in the default font.
+		tw := float32(len([]rune(text))) * size * 0.55
+		p := m.lay.Pos[i]
+		s := m.ToScreen(p.X, p.Y)
+		b := box{s.X - tw/2 - 2, s.Y + float32(bh)/2, s.X + tw/2 + 2, s.Y + float32(bh)/2 + size + 3}
+		free := true
+		for _, o := range boxes {
+			if b.x0 < o.x1 && o.x0 < b.x1 && b.y0 < o.y1 && o.y0 < b.y1 {
+				free = false
+				break
+			}
+		}
+		if !free {
+			continue
+		}
+		boxes = append(boxes, b)
+		t := r.label()
+		t.Text = text
+		t.Color = lmLabelInk
+		t.TextSize = size
+		t.TextStyle = fyne.TextStyle{Bold: i == m.selected}
+		ts := t.MinSize()
+		t.Move(fyne.NewPos(s.X-ts.Width/2, b.y0))
+		t.Resize(ts)
 	}
 }
 
