@@ -171,6 +171,10 @@ func cmdSyscalls(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowscape: %s: %v\n", o.command[0], ee)
 		runErr = errors.Join(unwrapAllBut(runErr, ee)...)
 	}
+	if errors.Is(runErr, syscalls.ErrProcessExited) {
+		fmt.Fprintf(stderr, "flowscape: %v\n", runErr)
+		runErr = nil
+	}
 	if len(o.command) > 0 {
 		if err := writeTotals(stdout, o, ch, m, status); err != nil {
 			return errorf(stderr, "write: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +175,22 @@ func TestSyscallsIntervalsForAPID(t *testing.T) {
 	}
 }
 
+func TestSyscallsStopsWhenThePIDExits(t *testing.T) {
+	if _, err := bpftrace.Check(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	cmd := exec.Command("sh", "-c", "sleep 0.5; i=0; while [ $i -lt 100 ]; do echo x >/dev/null; i=$((i+1)); done; sleep 0.5")
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"syscalls", "--pid", strconv.Itoa(cmd.Process.Pid), "--interval", "200ms", "--by", "syscall"}, nil, &stdout, &stderr)
+	<-done
+	assert.Equal(t, 0, code, stderr.String())
+	assert.Contains(t, stderr.String(), fmt.Sprintf("process %d: process exited", cmd.Process.Pid))
+	assert.Contains(t, stdout.String(), "write", "the shell's writes were counted")
+}
+
 func TestSyscallsBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -185,7 +202,7 @@ func TestSyscallsBadInput(t *testing.T) {
 		{[]string{"--interval", "1us"}, 2, "at least 1ms"},
 		{[]string{"--pid", "1", "--", "true"}, 2, "not both"},
 		{[]string{"--source", "etw"}, 1, `unknown source "etw"`},
-		{[]string{"--source", "proc", "--pid", "999999999", "--count", "1"}, 1, "process 999999999 is gone"},
+		{[]string{"--source", "proc", "--pid", "999999999", "--count", "1"}, 0, "process 999999999: process exited"},
 		{[]string{"--source", "proc", "--", "/no/such/program"}, 1, "/no/such/program"},
 	} {
 		_, stderr, code := runSyscalls(t, tc.args...)

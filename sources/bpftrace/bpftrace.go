@@ -205,6 +205,9 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	if err := ensureTracefs(); err != nil {
 		return err
 	}
+	if s.cfg.PID > 0 && !alive(s.cfg.PID) {
+		return fmt.Errorf("process %d: %w", s.cfg.PID, syscalls.ErrProcessExited)
+	}
 	var held *launch.Held
 	root := 0
 	if len(s.cfg.Command) > 0 {
@@ -273,6 +276,28 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	}()
 
 	stop := func() { _ = cmd.Process.Signal(syscall.SIGINT) }
+	// Watching a pid: stop when it exits.
+	var pidGone chan struct{}
+	if s.cfg.PID > 0 {
+		pidGone = make(chan struct{})
+		watchCtx, endWatch := context.WithCancel(ctx)
+		defer endWatch()
+		go func() {
+			tk := time.NewTicker(min(s.cfg.Interval, 200*time.Millisecond))
+			defer tk.Stop()
+			for {
+				select {
+				case <-watchCtx.Done():
+					return
+				case <-tk.C:
+					if !alive(s.cfg.PID) {
+						close(pidGone)
+						return
+					}
+				}
+			}
+		}()
+	}
 	var cmdDone <-chan struct{}
 	select {
 	case <-ready:
@@ -293,6 +318,10 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	case <-ctx.Done():
 		stop()
 		<-exited
+	case <-pidGone:
+		stop()
+		<-exited
+		runErr = fmt.Errorf("process %d: %w", s.cfg.PID, syscalls.ErrProcessExited)
 	case <-cmdDone:
 		stop()
 		<-exited
@@ -310,6 +339,17 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	default:
 	}
 	return runErr
+}
+
+// alive reports whether process pid exists (and is not a zombie).
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 func keepComm(in []syscalls.Sample, pattern string) []syscalls.Sample {

@@ -333,7 +333,7 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 			c, err := Read(s.fsys, s.cfg.PID)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
-					return nil, fmt.Errorf("process %d is gone", s.cfg.PID)
+					return nil, fmt.Errorf("process %d: %w", s.cfg.PID, syscalls.ErrProcessExited)
 				}
 				return nil, err
 			}

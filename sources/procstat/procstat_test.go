@@ -206,7 +206,8 @@ func TestRunOnAMapFS(t *testing.T) {
 	src, err = b.NewSyscalls(sources.SyscallConfig{Interval: 10 * time.Millisecond, PID: 10})
 	require.NoError(t, err)
 	err = src.Run(context.Background(), m)
-	assert.ErrorContains(t, err, "process 10 is gone")
+	assert.ErrorIs(t, err, syscalls.ErrProcessExited)
+	assert.ErrorContains(t, err, "process 10")
 	assert.Equal(t, uint64(200), m.Totals()[procstat.ReadFamily])
 }
 

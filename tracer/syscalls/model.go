@@ -7,6 +7,7 @@ package syscalls
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -578,3 +579,7 @@ func (m *Model) Validate() error {
 	}
 	return nil
 }
+
+// ErrProcessExited is wrapped by sources when the process they were asked
+// to watch (by pid) exits.
+var ErrProcessExited = errors.New("process exited")
