@@ -425,3 +425,73 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Each reader on its own, so that the fuzzer reaches past Sniff.
+
+func seedReader(f *testing.F, files ...string) {
+	for _, c := range badInputs {
+		f.Add([]byte(c.data))
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+func FuzzReadLandscaper(f *testing.F) {
+	seedReader(f, "test_subgraph.json")
+	f.Add([]byte(`{"nodes": [{"id": "a", "type": "t", "t-name": "x"}, {"id": "s", "k": [1]}], "links": [{"source": 0, "target": 1, "label": "STATE", "from": 1, "to": 1924905600}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := landscape.ReadLandscaper(data)
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if err := landscape.WriteLandscaper(&buf, l); err != nil {
+			t.Fatal(err)
+		}
+		back, err := landscape.ReadLandscaper(buf.Bytes())
+		if err != nil {
+			t.Fatalf("own output rejected: %v\n%s", err, buf.String())
+		}
+		if !back.Equal(l) {
+			t.Fatal("landscaper round trip differs")
+		}
+	})
+}
+
+func FuzzReadHwloc(f *testing.F) {
+	seedReader(f, "machine-A_hwloc.xml")
+	f.Add([]byte(`<topology><object type="Machine"><info name="HostName" value="h"/><object type="OSDev" osdev_type="2" name="eth0" address="aa"/></object></topology>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := landscape.ReadHwloc(data)
+		if err != nil {
+			return
+		}
+		if err := g.Validate(); err != nil {
+			t.Fatalf("accepted an invalid graph: %v", err)
+		}
+	})
+}
+
+func FuzzReadFlowscape(f *testing.F) {
+	seedReader(f)
+	f.Add([]byte(`{"nodes": [{"id": "a", "attrs": {"x": [1, 2], "y": "s"}, "from": 5, "to": 9}, {"id": "a", "from": 9}], "edges": []}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := landscape.ReadFlowscape(data)
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if err := landscape.WriteFlowscape(&buf, l); err != nil {
+			t.Fatal(err)
+		}
+		back, err := landscape.ReadFlowscape(buf.Bytes())
+		if err != nil || !back.Equal(l) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}

@@ -508,14 +508,18 @@ func cgroupOf(text string) string {
 	v1 := ""
 	for line := range strings.SplitSeq(strings.TrimSpace(text), "\n") {
 		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || parts[2] == "/" || parts[2] == "" {
+		if len(parts) != 3 {
+			continue
+		}
+		p := path.Clean("/" + parts[2])
+		if p == "/" {
 			continue
 		}
 		if parts[0] == "0" && parts[1] == "" {
-			return parts[2]
+			return p
 		}
 		if v1 == "" && !strings.HasPrefix(parts[1], "name=") {
-			v1 = parts[2]
+			v1 = p
 		}
 	}
 	return v1

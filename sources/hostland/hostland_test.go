@@ -439,3 +439,28 @@ func TestBackendInfo(t *testing.T) {
 		t.Errorf("not available on a machine with /sys: %s", in.Reason)
 	}
 }
+
+// FuzzScan feeds arbitrary contents to the /proc and /sys files the scan
+// parses: it must not panic, and what it returns must be valid.
+func FuzzScan(f *testing.F) {
+	m := server()
+	for _, p := range []string{"proc/net/tcp", "proc/200/stat", "proc/200/cgroup", "proc/meminfo", "proc/cpuinfo", "sys/devices/system/node/node0/meminfo"} {
+		f.Add(p, string(m[p].Data))
+	}
+	f.Add("proc/net/udp", "  sl  local_address rem_address   st\n 1: 00000000:0035 00000000:0000 07 0 0 0 0 0 0 999\n")
+	f.Add("proc/net/tcp6", "h\n 0: 00000000000000000000000001000000:0016 0:0 0A 0 0 0 0 0 0 4243\n")
+	f.Fuzz(func(t *testing.T, path, content string) {
+		switch path {
+		case "proc/net/tcp", "proc/net/tcp6", "proc/net/udp", "proc/200/stat", "proc/200/cgroup",
+			"proc/meminfo", "proc/cpuinfo", "sys/devices/system/node/node0/meminfo":
+		default:
+			return
+		}
+		m := server()
+		m[path] = &fstest.MapFile{Data: []byte(content)}
+		g, _ := hostland.Scan(m)
+		if err := g.Validate(); err != nil {
+			t.Fatalf("invalid graph from %s = %q: %v", path, content, err)
+		}
+	})
+}
