@@ -576,7 +576,7 @@ func (s *scanner) cgroups() []proc {
 			}
 		}
 		s.add(landscape.Node{ID: id, Layer: landscape.Virtual, Category: landscape.Compute, Type: typ, Name: name,
-			Attrs: attrs(landscape.KeyCgroup, p, "runtime", rt, "processes", strconv.Itoa(count[p]))})
+			Attrs: attrs(landscape.KeyCgroup, p, "runtime", rt)})
 		if parent := path.Dir(p); parent != "/" {
 			s.link(s.id("cgroup"+parent), id, landscape.Contains)
 		} else {
