@@ -16,6 +16,11 @@ payload.
      n*u8 kind (0 call, 1 return, 2 C call, 3 C return, 4 unwind)
   X  JSON end: reason, error
 
+Attached to a running process (attach()), the agent also reads one-byte
+commands from the socket: D detach (remove every hook, flush, say goodbye),
+P pause (remove the hooks, stay connected), R resume. The socket closing is a
+detach too, so a viewer that dies never leaves the process hooked.
+
 Configuration comes from the environment (removed before the script runs):
 FLOWSCAPE_SOCKET (path), FLOWSCAPE_CCALLS ("1" to record C calls),
 FLOWSCAPE_FLUSH_MS (flush period, default 20), FLOWSCAPE_HOOK (a directory
@@ -27,6 +32,7 @@ C hook, reported in the hello).
 import array
 import json
 import os
+import select
 import socket
 import struct
 import sys
@@ -125,6 +131,8 @@ class Agent:
         self.tool = None
         self.flusher = None
         self.lost = None  # tid whose hook the interpreter removed
+        self.attached = False  # injected into a running process
+        self.paused = False
 
     # ---- output ----
     def send(self, kind, payload):
@@ -287,11 +295,56 @@ class Agent:
             self.send(ord("E"), batch)
 
     def run_flusher(self):
+        if self.attached:
+            self.run_attached()
+            return
         while not self.stop.wait(self.flush_s):
             try:
                 self.flush()
             except Exception as e:  # never let the agent kill the program
                 self.fail(e)
+
+    def run_attached(self):
+        """The flusher of an attached agent: flushes, and obeys commands."""
+        try:
+            while not self.stop.is_set() and not self.dead:
+                if self.chook is not None and self.mode == "setprofile":
+                    self.chook.uninstall()  # install_all hooked this thread too
+                ready = select.select([self.sock], [], [], self.flush_s)[0]
+                if ready:
+                    cmd = self.sock.recv(1)
+                    if not cmd or cmd == b"D":
+                        self.detach("detached" if cmd else "viewer closed the connection")
+                        return
+                    if cmd == b"P" and not self.paused:
+                        self.paused = True
+                        self.uninstall_all()
+                    elif cmd == b"R" and self.paused:
+                        self.paused = False
+                        self.install_all()
+                self.flush()
+        except Exception as e:  # never let the agent kill the program
+            self.fail(e)
+        finally:
+            if not self.dead:
+                self.detach("agent stopped")
+
+    def detach(self, reason):
+        """Removes every hook, sends what is left and says goodbye."""
+        self.uninstall_all()
+        self.stop.set()
+        try:
+            self.flush()
+        except Exception:
+            pass
+        self.send_json(ord("X"), {"reason": reason})
+        self.dead = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if getattr(sys, "_flowscape_agent", None) is self:
+            sys._flowscape_agent = None
 
     def fail(self, e):
         try:
@@ -311,7 +364,21 @@ class Agent:
         # limit (RecursionError) the hook's own frame cannot be entered, so
         # on <= 3.11 tracing of that thread ends there and its open calls
         # stay open. sys.monitoring (>= 3.12) keeps going.
-        if self.c_calls:
+        if self.attached:
+            # Attached: another thread cannot remove this thread's Python
+            # hook, so the hook removes itself once the agent is done.
+            agent = self
+
+            def hook(frame, event, arg):
+                if agent.dead or agent.paused:
+                    sys.setprofile(None)
+                    return
+                if event == CALL:
+                    append((now(), 0, frame.f_code, frame.f_lineno))
+                elif event == RETURN:
+                    append((now(), 1, frame.f_code, frame.f_lineno))
+
+        elif self.c_calls:
             kind = _SETPROFILE_KIND.__getitem__
 
             def hook(frame, event, arg):
@@ -334,6 +401,9 @@ class Agent:
 
     def thread_starter(self, frame, event, arg):
         """Installed for new threads: swaps in a per-thread hook."""
+        if self.dead:
+            sys.setprofile(None)
+            return
         tid = threading.get_native_id()
         self.names[tid] = threading.current_thread().name
         hook = self.make_hook(tid)
@@ -343,6 +413,9 @@ class Agent:
     def c_thread_starter(self, frame, event, arg):
         """Installed for new threads with the C hook: sets it in the thread
         and records the event that reached this starter."""
+        if self.dead or self.paused:
+            sys.setprofile(None)
+            return
         self.names[threading.get_native_id()] = threading.current_thread().name
         self.chook.install()
         if event == "call":
@@ -382,6 +455,33 @@ class Agent:
         else:
             threading.setprofile(self.thread_starter)
             sys.setprofile(self.make_hook(threading.get_native_id()))
+
+    def install_all(self):
+        """Hooks every thread of a running process (attach, resume)."""
+        if self.mode == "sys.monitoring" or self.chook is None:
+            # sys.monitoring covers every thread; the Python setprofile hook
+            # can only be set in the calling thread and new ones
+            self.install()
+            return
+        self.chook.configure(__file__, self.c_calls)
+        threading.setprofile(self.c_thread_starter)
+        self.chook.install_all()
+
+    def uninstall_all(self):
+        """Removes the hooks from every thread (detach, pause)."""
+        try:
+            threading.setprofile(None)
+            if self.mode == "sys.monitoring":
+                if self.tool is not None:
+                    sys.monitoring.set_events(self.tool, 0)
+                    sys.monitoring.free_tool_id(self.tool)
+                    self.tool = None
+            elif self.chook is not None:
+                self.chook.uninstall_all()
+            else:
+                sys.setprofile(None)  # the other threads' hooks remove themselves
+        except Exception:
+            pass
 
     def _install_monitoring(self):
         mon = sys.monitoring
@@ -474,6 +574,8 @@ class Agent:
 
     def finish(self, reason="exit"):
         """Flush everything and say goodbye; called once at interpreter exit."""
+        if self.dead:
+            return
         self.uninstall()
         self.stop.set()
         if self.flusher is not None and self.flusher is not threading.current_thread():
@@ -520,6 +622,70 @@ def _without_agent(tb):
     if prev is not None:
         prev.tb_next = None
     return head
+
+
+def attach(sock_path, c_calls=False, hook_dir="", hook_note="", flush_ms=20, path_dir=""):
+    """Starts tracing the running process this is injected into (by a
+    pending call, between bytecodes of the main thread). Never raises: an
+    exception here would surface in the traced program. path_dir is the
+    directory the injector put on sys.path to import this module."""
+    try:
+        if path_dir in sys.path:
+            sys.path.remove(path_dir)
+    except Exception:
+        pass
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(sock_path)
+    except Exception:
+        return
+    try:
+        old = getattr(sys, "_flowscape_agent", None)
+        if old is not None and not old.dead:
+            payload = json.dumps({"reason": "refused", "error": "this process is already being traced by Flowscape"})
+            sock.sendall(_HDR.pack(ord("X"), len(payload)) + payload.encode())
+            sock.close()
+            return
+        chook, note = _load_hook(hook_dir)
+        agent = Agent(sock, c_calls, flush_ms / 1000.0, chook)
+        agent.attached = True
+        sys._flowscape_agent = agent
+        if not note and chook is None:
+            note = hook_note
+        if chook is None and agent.mode == "setprofile":
+            note = (note + "; " if note else "") + (
+                "with the Python hook only the main thread and new threads are traced "
+                "(the C hook traces them all)"
+            )
+        agent.flusher = threading.Thread(target=agent.run_flusher, name="flowscape-flusher", daemon=True)
+        agent.flusher.start()
+        while agent.flusher.native_id is None:
+            time.sleep(0.001)
+        agent.send_json(
+            ord("H"),
+            {
+                "pid": os.getpid(),
+                "version": "%d.%d.%d" % sys.version_info[:3],
+                "executable": sys.executable,
+                "mode": agent.mode + (" (C hook)" if chook is not None else ""),
+                "hook": "c" if chook is not None else "python",
+                "hook_note": note,
+                "c_calls": c_calls,
+                "start_ns": time.monotonic_ns(),
+                "argv": list(sys.argv),
+                "agent_tids": [agent.flusher.native_id],
+                "attached": True,
+            },
+        )
+        import atexit
+
+        atexit.register(agent.finish)
+        agent.install_all()
+    except BaseException:
+        try:
+            sock.close()
+        except Exception:
+            pass
 
 
 def _load_script(path):
