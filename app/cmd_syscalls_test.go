@@ -191,6 +191,20 @@ func TestSyscallsStopsWhenThePIDExits(t *testing.T) {
 	assert.Contains(t, stdout.String(), "write", "the shell's writes were counted")
 }
 
+func TestSyscallsFallBackToProcWithoutBpftrace(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no bpftrace on it
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"syscalls", "--pid", strconv.Itoa(os.Getpid()), "--interval", "20ms", "--count", "2"}, nil, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	assert.Contains(t, stderr.String(), "bpftrace is not installed")
+	assert.Contains(t, stderr.String(), "counting from /proc instead (partial: no bpftrace / not root")
+	assert.Equal(t, 2, strings.Count(stdout.String(), "-- interval"), stdout.String())
+
+	_, stderr2, code := runSyscalls(t, "--source", "bpftrace", "--count", "1")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr2, "bpftrace is not installed", "asked for by name: no fallback")
+}
+
 func TestSyscallsBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

@@ -121,6 +121,23 @@ func TestSyscallsTabFromProcIsPartialAndSaysSo(t *testing.T) {
 	}
 }
 
+func TestSyscallsTabFallsBackWithoutBpftrace(t *testing.T) {
+	if _, err := os.Stat("/proc/self/io"); err != nil {
+		t.Skipf("skipped: no /proc/self/io: %v", err)
+	}
+	t.Setenv("PATH", t.TempDir()) // no bpftrace on it
+	_, s, updates := newSyscallsTestTab(t)
+	s.ivSel.SetSelected("250ms")
+	s.begin()
+	waitView(t, s, updates, "the fallback", func() bool { return s.badge.Visible() })
+	if s.badge.Text != "partial: no bpftrace / not root" {
+		t.Errorf("badge %q", s.badge.Text)
+	}
+	if !strings.Contains(s.state.Text, "bpftrace is not installed") {
+		t.Errorf("status %q does not say why", s.state.Text)
+	}
+}
+
 func TestSyscallsTabWithBpftrace(t *testing.T) {
 	if _, err := bpftrace.Check(); err != nil {
 		t.Skipf("skipped: %v", err)
