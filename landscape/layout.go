@@ -131,8 +131,7 @@ func layout(g *Graph, wrapFactor float64) *Layout {
 	}
 	var order []int32 // depth-first, parents before children
 	rootOf := make([]int32, n)
-	var walk func(r int32)
-	walk = func(r int32) {
+	walk := func(r int32) {
 		stack := []int32{r}
 		seen[r] = true
 		for len(stack) > 0 {
