@@ -71,6 +71,9 @@ type syscallsTab struct {
 	restartBtn *widget.Button
 }
 
+// detailHint is shown when nothing is selected.
+const detailHint = "Click a bubble or a row: a process for its syscalls, a syscall for the processes making it."
+
 // syscallsView is what the source goroutine prepares for the UI.
 type syscallsView struct {
 	snap      syscalls.Snapshot
@@ -110,7 +113,7 @@ func newSyscallsTab(u *ui) *syscallsTab {
 		}
 		s.table.UnselectAll()
 	}
-	s.detailHead = widget.NewLabel("Click a bubble or a row for its syscalls.")
+	s.detailHead = widget.NewLabel(detailHint)
 	s.detailHead.Wrapping = fyne.TextWrapWord
 	s.detailLine = widgets.NewSparkline()
 	s.detailList = widget.NewList(
@@ -129,9 +132,14 @@ func newSyscallsTab(u *ui) *syscallsTab {
 			}
 			r := s.detail[i]
 			g := o.(*fyne.Container)
-			g.Objects[0].(*widget.Label).SetText(r.Syscall)
+			// A process's syscalls, or a syscall's processes.
+			name, colour := r.Syscall, r.Syscall
+			if name == "" {
+				name, colour = r.Label(), r.Comm
+			}
+			g.Objects[0].(*widget.Label).SetText(name)
 			g.Objects[1].(*widget.Label).SetText(fmt.Sprintf("%s/s  %s", humanCount(r.Rate), humanCount(float64(r.Total))))
-			g.Objects[2].(*widgets.Sparkline).SetValues(r.History, widgets.ColorFor(r.Syscall))
+			g.Objects[2].(*widgets.Sparkline).SetValues(r.History, widgets.ColorFor(colour))
 		},
 	)
 	s.badge = widget.NewLabel("")
@@ -350,8 +358,12 @@ func (s *syscallsTab) prepareLocked() {
 			s.view.sel, s.view.hasSel = r, true
 		}
 	}
-	if s.by == syscalls.ByProcess && s.view.hasSel {
+	switch {
+	case !s.view.hasSel:
+	case s.by == syscalls.ByProcess:
 		s.view.breakdown, _ = s.model.Breakdown(s.selPID)
+	default:
+		s.view.breakdown = s.model.Callers(s.selSys)
 	}
 }
 
@@ -421,7 +433,7 @@ func (s *syscallsTab) show() {
 
 	if !v.hasSel {
 		s.detail = nil
-		s.detailHead.SetText("Click a bubble or a row for its syscalls.")
+		s.detailHead.SetText(detailHint)
 		s.detailLine.SetValues(nil, nil)
 	} else {
 		r := v.sel

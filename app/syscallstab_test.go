@@ -180,7 +180,7 @@ func TestSyscallsTabWithBpftrace(t *testing.T) {
 	s.restart(false)
 	waitView(t, s, updates, "counting again", func() bool { return s.restartBtn.Disabled() && s.pauseBtn.Text == "Pause" })
 
-	// Per syscall: one bubble per syscall.
+	// Per syscall: one bubble per syscall; a click lists who makes it.
 	s.bySel.SetSelected("per syscall")
 	waitView(t, s, updates, "syscall rows", func() bool {
 		for _, r := range s.rows {
@@ -190,6 +190,16 @@ func TestSyscallsTabWithBpftrace(t *testing.T) {
 		}
 		return false
 	})
+	s.selectKey("sys:getppid")
+	found := false
+	for _, r := range s.detail {
+		if r.PID == me {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("this process is not among getppid's callers: %v", s.detail)
+	}
 }
 
 // childNamed finds a child process of this test with the given name.

@@ -522,6 +522,25 @@ func (m *Model) Breakdown(pid int) ([]Row, bool) {
 	return rows, true
 }
 
+// Callers returns, for one syscall, a row per process that made it (the
+// "other" row included), sorted like Top.
+func (m *Model) Callers(syscall string) []Row {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rows []Row
+	add := func(p *proc) {
+		if c := p.sys[syscall]; c != nil && c.total > 0 {
+			rows = append(rows, rowOf(c, procRow(p)))
+		}
+	}
+	for _, p := range m.procs {
+		add(p)
+	}
+	add(m.other)
+	SortRows(rows)
+	return rows
+}
+
 // Totals returns every syscall's total calls since the model started, over
 // all processes.
 func (m *Model) Totals() map[string]uint64 {

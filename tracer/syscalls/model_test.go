@@ -76,6 +76,13 @@ func TestBySyscallSumsProcesses(t *testing.T) {
 	assert.Equal(t, []string{"read", "openat"}, labels(snap))
 	assert.Equal(t, uint64(45), row(t, snap, "read").Total, "repeated keys add up")
 	assert.Equal(t, map[string]uint64{"read": 45, "openat": 7}, m.Totals())
+	callers := m.Callers("read")
+	require.Len(t, callers, 2)
+	assert.Equal(t, "b (2)", callers[0].Label())
+	assert.Equal(t, uint64(30), callers[0].Total)
+	assert.Equal(t, []float64{30}, callers[0].History)
+	assert.Equal(t, uint64(15), callers[1].Total)
+	assert.Empty(t, m.Callers("write"))
 	require.NoError(t, m.Validate())
 }
 
