@@ -14,7 +14,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"flowscape/sources"
 	"flowscape/sources/launch"
@@ -291,7 +293,17 @@ func sub(a, b uint64) uint64 {
 type Source struct {
 	cfg  sources.SyscallConfig
 	fsys fs.FS
-	now  func() time.Time
+}
+
+// monotonic returns CLOCK_MONOTONIC in ns, the clock bpftrace's nsecs and
+// the tracer use, so that all sources' times line up.
+func monotonic() time.Duration {
+	var ts syscall.Timespec
+	const clockMonotonic = 1
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 // inTree reports whether pid descends from root, by the ppid links of procs.
@@ -312,10 +324,6 @@ func inTree(procs map[int]Counters, pid, root int) bool {
 // Run reads /proc every interval and reports the deltas, until ctx ends or
 // the launched command exits.
 func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
-	now := s.now
-	if now == nil {
-		now = time.Now
-	}
 	var held *launch.Held
 	root := s.cfg.PID
 	if len(s.cfg.Command) > 0 {
@@ -350,7 +358,7 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	if err != nil {
 		return err
 	}
-	last := now()
+	last := monotonic()
 	var done <-chan struct{}
 	if held != nil {
 		held.Release()
@@ -371,13 +379,13 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 		if err != nil {
 			return err
 		}
-		t := now()
+		t := monotonic()
 		if held != nil {
 			procs := cur
 			keep = func(c Counters) bool { return inTree(procs, c.PID, root) }
 		}
 		samples, stats := Delta(prev, cur, keep)
-		sink.Interval(syscalls.Interval{End: time.Duration(t.UnixNano()), Length: t.Sub(last), Samples: samples, Stats: stats})
+		sink.Interval(syscalls.Interval{End: t, Length: t - last, Samples: samples, Stats: stats})
 		prev, last = cur, t
 		if final {
 			held.Reap()

@@ -188,9 +188,16 @@ func TestRunOnAMapFS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := syscalls.New(syscalls.Options{})
 	n := 0
+	var lastEnd time.Duration
 	err = src.Run(ctx, syscalls.SinkFunc(func(iv syscalls.Interval) {
 		m.Interval(iv)
 		n++
+		assert.GreaterOrEqual(t, iv.Length, 15*time.Millisecond, "about the interval")
+		assert.Greater(t, iv.End, lastEnd, "monotonic")
+		if lastEnd > 0 {
+			assert.Equal(t, iv.End-lastEnd, iv.Length)
+		}
+		lastEnd = iv.End
 		// The process works between ticks (the sink runs between scans).
 		proc(fsys, 10, "busy", 1, n, 1, 100*n, 10*n, n)
 		if n == 3 {
