@@ -25,6 +25,11 @@ Usage:
         Event JSON file (Perfetto and chrome://tracing open it)
   flowscape flow FILE
         print the code flow of a trace file, one line per call and return
+  flowscape convert [--from FMT] [--to FMT] [--limit N] IN OUT
+        convert between Chrome Trace Event JSON (Perfetto, VizTracer),
+        speedscope, callgrind (KCachegrind) and collapsed stacks
+        (flamegraph.pl); formats are guessed from content and file names.
+        flow and callgraph read every one of these formats too
   flowscape callgraph [--format json|dot|svg|png] [-o OUT] [--top N]
                       [--focus FUNC [--depth K]] [--by inclusive|exclusive] FILE
         the callgraph of a trace file: calls, inclusive, exclusive and
@@ -58,6 +63,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return cmdTrace(args[1:], stdin, stdout, stderr)
 		case "flow":
 			return cmdFlow(args[1:], stdout, stderr)
+		case "convert":
+			return cmdConvert(args[1:], stdout, stderr)
 		case "callgraph":
 			return cmdCallgraph(args[1:], stdout, stderr)
 		case "landscape":

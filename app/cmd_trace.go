@@ -108,11 +108,16 @@ func writeTraceFile(path string, t *tracer.Trace) (err error) {
 	return w.Flush()
 }
 
-// loadTraceFile reads a trace file for the headless commands; on a fault it
-// reports it and goes on with what was read.
+// loadTraceFile reads a trace file of any importable format (guessed from
+// its content and name) for the headless commands; on a fault it reports it
+// and goes on with what was read.
 func loadTraceFile(path string, stderr io.Writer) (*tracer.Trace, bool) {
 	t := tracer.NewTrace(0)
-	if err := replay.Load(context.Background(), path, t); err != nil {
+	rep, err := replay.Open(context.Background(), path, replay.Options{}, t)
+	for _, n := range rep.Notes {
+		fmt.Fprintf(stderr, "flowscape: %s: %s\n", path, n)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "flowscape: %v\n", err)
 		if t.Stats().Events == 0 {
 			return nil, false

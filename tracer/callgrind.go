@@ -334,9 +334,17 @@ func (cr *callgrindReader) layout(rec Recorder) int {
 		n    int64
 	}
 	var stack []frame
+	// WriteCallgrind writes the calls made at the top of a thread as calls
+	// from "(root)": they are roots again, and (root) is not a call
+	virtual := -1
+	if i, ok := cr.byKey[[2]string{"", callgrindRoot}]; ok && cr.funcs[i].in == 0 {
+		virtual = i
+	}
 	run := func(root int) {
-		calls++
-		b.add(Event{TS: t, Frame: cr.funcs[root].frame, Kind: Call})
+		if root != virtual {
+			calls++
+			b.add(Event{TS: t, Frame: cr.funcs[root].frame, Kind: Call})
+		}
 		stack = append(stack[:0], frame{fn: root})
 		for len(stack) > 0 {
 			top := &stack[len(stack)-1]
@@ -368,7 +376,9 @@ func (cr *callgrindReader) layout(rec Recorder) int {
 			f.leftSelf -= self
 			f.left = max(f.left-1, 0)
 			t += self
-			b.add(Event{TS: t, Frame: f.frame, Kind: Return})
+			if top.fn != virtual {
+				b.add(Event{TS: t, Frame: f.frame, Kind: Return})
+			}
 			stack = stack[:len(stack)-1]
 		}
 	}
@@ -390,6 +400,10 @@ func (cr *callgrindReader) layout(rec Recorder) int {
 	cr.ft.announce(rec)
 	return calls
 }
+
+// callgrindRoot names the caller of the calls made at the top of a thread
+// in the callgrind files WriteCallgrind writes.
+const callgrindRoot = "(root)"
 
 // WriteCallgrind writes t's callgraph over all threads as a callgrind
 // profile KCachegrind opens: per function its self time in ns at its first
@@ -445,6 +459,25 @@ func WriteCallgrind(w io.Writer, t *Trace) error {
 	frames := make(map[FrameID]Frame, len(nodes))
 	for _, n := range nodes {
 		frames[n.ID] = n.Frame
+	}
+	// calls made at the top of a thread: from (root), so their counts stay
+	called := make(map[FrameID]int64)
+	for _, e := range g.Edges {
+		called[e.To] += e.Calls
+	}
+	rootID := FrameID(0)
+	for _, n := range nodes {
+		rootID = max(rootID, n.ID+1)
+	}
+	var rootEdges []GraphEdge
+	for _, n := range nodes {
+		if top := n.Calls - called[n.ID]; top > 0 {
+			rootEdges = append(rootEdges, GraphEdge{From: rootID, To: n.ID, Calls: top, Time: n.Inclusive * top / n.Calls})
+		}
+	}
+	if len(rootEdges) > 0 {
+		nodes = append([]GraphNode{{ID: rootID, Frame: Frame{ID: rootID, Func: callgrindRoot}}}, nodes...)
+		out[rootID] = rootEdges
 	}
 	for _, n := range nodes {
 		fmt.Fprintf(bw, "\nfl=%s\nfn=%s\n%d %d\n", fileRef(n.Frame.File), fnRef(n.Frame), n.Frame.Line, n.Exclusive)

@@ -414,9 +414,11 @@ type chromeReader struct {
 	other    *chromeOther
 	event    int // index of the event being read
 
-	shift    int64 // added to every timestamp: otherData's start_ns
-	shiftSet bool  // shift is fixed (calls were given to the recorder)
-	sinceFl  int   // events since the last flush
+	shift    int64       // added to every timestamp: otherData's start_ns
+	shiftSet bool        // shift is fixed (calls were given to the recorder)
+	sinceFl  int         // events since the last flush
+	waiting  func() bool // the input is followed and all of it was read
+	placeAll bool        // flush places the calls that start last too
 	evs      []Event
 }
 
@@ -472,6 +474,9 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 		event:     -1,
 	}
 	cr.report.Ignored = make(map[string]int)
+	if w, ok := r.(Waiter); ok {
+		cr.waiting = w.Waiting
+	}
 	cr.dec.UseNumber()
 	err := cr.read()
 	cr.finish()
@@ -612,6 +617,12 @@ func (cr *chromeReader) readEvents() error {
 		if cr.sinceFl++; cr.sinceFl >= chromeFlushEvery {
 			cr.sinceFl = 0
 			cr.flush(false)
+		} else if cr.idle() {
+			// a followed file: show what was written, the latest call too
+			cr.sinceFl = 0
+			cr.placeAll = true
+			cr.flush(false)
+			cr.placeAll = false
 		}
 	}
 	cr.event = -1
@@ -619,6 +630,22 @@ func (cr *chromeReader) readEvents() error {
 		return cr.fail(err)
 	}
 	return nil
+}
+
+// idle reports whether the input is followed and everything written so far
+// was read: the next Read would wait.
+func (cr *chromeReader) idle() bool {
+	if cr.waiting == nil {
+		return false
+	}
+	var buf [64]byte
+	n, _ := cr.dec.Buffered().Read(buf[:])
+	for _, c := range buf[:n] {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ',' {
+			return false
+		}
+	}
+	return n < len(buf) && cr.waiting()
 }
 
 func (cr *chromeReader) add(ev *chromeEvent) error {
@@ -961,7 +988,7 @@ func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
 		return cmp.Compare(sb.end, sa.end)
 	})
 	n := len(order)
-	if !final {
+	if !final && !cr.placeAll {
 		for n > 0 && th.spans[order[n-1]].ts >= th.lastStart {
 			n--
 		}

@@ -141,15 +141,29 @@ type ImportReport struct {
 // ErrUnknownFormat is returned when a file's format cannot be guessed.
 var ErrUnknownFormat = errors.New("unknown trace format: not Chrome Trace Event JSON, speedscope, callgrind or collapsed stacks (give it with --from)")
 
+// Waiter is an input that another process is still writing (a file being
+// followed). Waiting reports whether everything written so far has been
+// read, so a reader gives what it holds to the recorder before the next
+// Read waits for more. A Waiter buffers its input itself.
+type Waiter interface {
+	io.Reader
+	Waiting() bool
+}
+
 // Import reads a file of format f from r into rec; with f == "" it guesses
 // the format from the content. On a fault the error is a *FormatError and
 // what was read before it has been given to rec.
 func Import(r io.Reader, f FileFormat, rec Recorder) (ImportReport, error) {
+	var in io.Reader = r
 	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < sniffSize {
+	if _, live := r.(Waiter); !live && (!ok || br.Size() < sniffSize) {
 		br = bufio.NewReaderSize(r, max(sniffSize, 1<<20))
+		in = br
 	}
 	if f == "" {
+		if br == nil {
+			return ImportReport{}, errors.New("a followed file needs its format")
+		}
 		head, err := br.Peek(sniffSize)
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 			return ImportReport{}, err
@@ -163,15 +177,15 @@ func Import(r io.Reader, f FileFormat, rec Recorder) (ImportReport, error) {
 	switch f {
 	case Chrome:
 		var cr ChromeReport
-		cr, err = ReadChromeReport(br, rec)
+		cr, err = ReadChromeReport(in, rec)
 		rep.Calls = cr.Calls
 		rep.Notes = cr.notes()
 	case Speedscope:
-		rep.Calls, err = ReadSpeedscope(br, rec)
+		rep.Calls, err = ReadSpeedscope(in, rec)
 	case Callgrind:
-		rep.Calls, err = ReadCallgrind(br, rec)
+		rep.Calls, err = ReadCallgrind(in, rec)
 	case Collapsed:
-		rep.Calls, err = ReadCollapsed(br, rec)
+		rep.Calls, err = ReadCollapsed(in, rec)
 	default:
 		return rep, fmt.Errorf("unknown format %q", f)
 	}
