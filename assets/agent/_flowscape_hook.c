@@ -26,6 +26,9 @@
 #if PY_VERSION_HEX < 0x03080000
 #error "Flowscape's hook needs Python 3.8 or newer"
 #endif
+#if UINTPTR_MAX < 0xFFFFFFFFFFFFFFFFu
+#error "Flowscape's hook needs a 64-bit machine (co_extra holds a session and an id)"
+#endif
 #ifdef Py_GIL_DISABLED
 #error "Flowscape's hook needs the GIL (not a free-threaded build)"
 #endif
@@ -42,7 +45,7 @@
 
 enum { K_CALL = 0, K_RETURN = 1, K_CCALL = 2, K_CRETURN = 3 };
 
-#define OWN_CODE ((void *)(uintptr_t)0xFFFFFFFFu) /* the agent's own code: id 0 */
+#define OWN_CODE 0xFFFFFFFFu /* low half of co_extra for the agent's own code: id 0 */
 #define MAX_EVENTS (16u * 1024u * 1024u)           /* buffer cap: ≈ 336 MB */
 
 typedef struct {
@@ -59,6 +62,10 @@ static unsigned long long dropped;
 
 static Py_ssize_t extra_index = -1;
 static uint32_t next_id = 1;
+/* A tracing session (one configure() call): co_extra holds the session in
+ * its high half and the frame id in its low half, so ids from an earlier
+ * session (an earlier attach to the same process) are announced again. */
+static uint32_t session;
 static PyObject *own_file;      /* the agent's file name: its code gets id 0 */
 static PyObject *pending_codes; /* list of (id, code) */
 static PyObject *pending_cfuncs; /* list of (id, callable) */
@@ -151,14 +158,15 @@ code_id(PyCodeObject *code)
         PyErr_Clear();
         return 0;
     }
-    if (extra == OWN_CODE) {
+    uint64_t v = (uint64_t)(uintptr_t)extra;
+    if ((uint32_t)v == OWN_CODE) {
         return 0;
     }
-    if (extra != NULL) {
-        return (uint32_t)(uintptr_t)extra;
+    if (v != 0 && (uint32_t)(v >> 32) == session) {
+        return (uint32_t)v;
     }
     if (own_file != NULL && PyUnicode_Compare(code->co_filename, own_file) == 0) {
-        SET_EXTRA((PyObject *)code, extra_index, OWN_CODE);
+        SET_EXTRA((PyObject *)code, extra_index, (void *)(uintptr_t)OWN_CODE);
         return 0;
     }
     if (PyErr_Occurred()) {
@@ -172,7 +180,7 @@ code_id(PyCodeObject *code)
         return 0;
     }
     Py_DECREF(item);
-    if (SET_EXTRA((PyObject *)code, extra_index, (void *)(uintptr_t)id) < 0) {
+    if (SET_EXTRA((PyObject *)code, extra_index, (void *)(uintptr_t)(((uint64_t)session << 32) | id)) < 0) {
         PyErr_Clear();
     }
     return id;
@@ -335,6 +343,23 @@ h_configure(PyObject *self, PyObject *args)
     Py_INCREF(file);
     Py_XSETREF(own_file, file);
     c_calls = cc;
+    /* a new session: fresh ids, nothing pending from an earlier one */
+    session++;
+    next_id = 1;
+    nbuf = 0;
+    ntids_seen = 0;
+    if (ctab != NULL) {
+        memset(ctab, 0, ctab_cap * sizeof(slot));
+        ctab_n = 0;
+    }
+    PyObject *c = PyList_New(0), *f = PyList_New(0);
+    if (c == NULL || f == NULL) {
+        Py_XDECREF(c);
+        Py_XDECREF(f);
+        return NULL;
+    }
+    Py_XSETREF(pending_codes, c);
+    Py_XSETREF(pending_cfuncs, f);
     Py_RETURN_NONE;
 }
 

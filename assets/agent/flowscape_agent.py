@@ -133,6 +133,7 @@ class Agent:
         self.lost = None  # tid whose hook the interpreter removed
         self.attached = False  # injected into a running process
         self.paused = False
+        self.configured = False  # the C hook's session started
 
     # ---- output ----
     def send(self, kind, payload):
@@ -439,9 +440,15 @@ class Agent:
         sys.setprofile(None)
         self.names[threading.get_native_id()] = threading.current_thread().name
 
+    def configure_chook(self):
+        """Starts the C hook's session (fresh frame ids) once per agent."""
+        if not self.configured:
+            self.chook.configure(__file__, self.c_calls)
+            self.configured = True
+
     def install(self):
         if self.chook is not None:
-            self.chook.configure(__file__, self.c_calls)
+            self.configure_chook()
             if self.mode == "sys.monitoring":
                 threading.setprofile(self.name_thread)
                 self._install_monitoring()
@@ -463,7 +470,7 @@ class Agent:
             # can only be set in the calling thread and new ones
             self.install()
             return
-        self.chook.configure(__file__, self.c_calls)
+        self.configure_chook()
         threading.setprofile(self.c_thread_starter)
         self.chook.install_all()
 

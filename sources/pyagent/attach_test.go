@@ -1,0 +1,355 @@
+package pyagent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"flowscape/tracer"
+)
+
+// canAttach skips where gdb is missing or ptrace is not allowed.
+func canAttach(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("gdb"); err != nil {
+		t.Skip("gdb is not installed (apt-get install gdb)")
+	}
+	if os.Geteuid() != 0 && ptraceScope() != "0" {
+		t.Skipf("attaching needs root or kernel.yama.ptrace_scope=0 (it is %s)", ptraceScope())
+	}
+}
+
+// busyTarget is a program with a main thread and two workers that call
+// work() in loops; each thread prints a line per 200 calls.
+const busyTarget = `import sys, threading, time
+def work(n):
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+def worker(name):
+    k = 0
+    while True:
+        work(300)
+        k += 1
+        if k % 200 == 0:
+            print(name, k, flush=True)
+        time.sleep(0.0005)
+for i in range(2):
+    threading.Thread(target=worker, args=("w%d" % i,), name="worker-%d" % i, daemon=True).start()
+print("ready", flush=True)
+worker("main")
+`
+
+// target starts prog with py and returns it once it printed "ready", and a
+// counter of the lines it printed since.
+type target struct {
+	cmd   *exec.Cmd
+	lines atomic.Int64
+}
+
+func startTarget(t *testing.T, py, src string) *target {
+	t.Helper()
+	cmd := exec.Command(py, script(t, src))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{cmd: cmd}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		first := true
+		for sc.Scan() {
+			if first && sc.Text() == "ready" {
+				first = false
+				close(ready)
+				continue
+			}
+			tg.lines.Add(1)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the target did not start")
+	}
+	return tg
+}
+
+// producing fails the test unless the target prints more lines within d.
+func (tg *target) producing(t *testing.T, d time.Duration) {
+	t.Helper()
+	before := tg.lines.Load()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if tg.lines.Load() > before {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the target printed nothing for %s", d)
+}
+
+// attachFor attaches to pid, traces until the trace has events from want
+// threads (or 15 s), detaches and returns the trace.
+func attachFor(t *testing.T, pid int, want int) *tracer.Trace {
+	t.Helper()
+	a, err := NewAttacher(context.Background(), AttachConfig{PID: pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tracer.NewTrace(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, tr) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && threadsWithCalls(tr) < want {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("attach ended early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("detach: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("detach hung")
+	}
+	return tr
+}
+
+func threadsWithCalls(tr *tracer.Trace) int {
+	n := 0
+	for _, th := range tr.Threads() {
+		if g := tr.CallgraphThread(th.TID); len(g.Nodes) > 0 {
+			for _, nd := range g.Nodes {
+				if nd.Frame.Func == "work" && nd.Calls > 0 {
+					n++
+					break
+				}
+			}
+		}
+	}
+	return n
+}
+
+// On every Python here: attach to a busy three-thread program, see calls
+// from every thread, detach, and the program runs on.
+func TestAttachAllThreadsAndDetach(t *testing.T) {
+	canAttach(t)
+	for _, it := range allPythons(t) {
+		t.Run(it.Version, func(t *testing.T) {
+			tg := startTarget(t, it.Path, busyTarget)
+			tr := attachFor(t, tg.cmd.Process.Pid, 3)
+			if got := threadsWithCalls(tr); got != 3 {
+				t.Errorf("calls of work() from %d threads, want 3", got)
+			}
+			if info := tr.Info(); info.PID != tg.cmd.Process.Pid || info.Mode == "" {
+				t.Errorf("process info %+v", info)
+			}
+			if err := tg.cmd.Process.Signal(os.Signal(nil)); err != nil && !strings.Contains(err.Error(), "unsupported") {
+				t.Fatalf("the target is gone: %v", err)
+			}
+			tg.producing(t, 5*time.Second)
+		})
+	}
+}
+
+// Twenty attach/detach cycles on one target: no hang, and it runs on.
+func TestAttachDetachCycles(t *testing.T) {
+	canAttach(t)
+	it := anyPython(t)
+	tg := startTarget(t, it.Path, busyTarget)
+	for i := range 20 {
+		tr := attachFor(t, tg.cmd.Process.Pid, 1)
+		if threadsWithCalls(tr) == 0 {
+			t.Fatalf("cycle %d: no calls recorded", i)
+		}
+	}
+	tg.producing(t, 5*time.Second)
+}
+
+func TestAttachBadTargets(t *testing.T) {
+	canAttach(t)
+	it := anyPython(t)
+
+	_, err := NewAttacher(context.Background(), AttachConfig{PID: 999999999})
+	if err == nil || !strings.Contains(err.Error(), "no such process") {
+		t.Errorf("missing pid: %v", err)
+	}
+	_, err = NewAttacher(context.Background(), AttachConfig{PID: os.Getpid()})
+	if err == nil || !strings.Contains(err.Error(), "Flowscape itself") {
+		t.Errorf("own pid: %v", err)
+	}
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	_, err = NewAttacher(context.Background(), AttachConfig{PID: sleeper.Process.Pid})
+	if err == nil || !strings.Contains(err.Error(), "not a Python interpreter") {
+		t.Errorf("not Python: %v", err)
+	}
+
+	// twice at once: the second is refused
+	tg := startTarget(t, it.Path, busyTarget)
+	a1, err := NewAttacher(context.Background(), AttachConfig{PID: tg.cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	tr := tracer.NewTrace(0)
+	go func() { done <- a1.Run(ctx, tr) }()
+	for tr.Info().PID == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	a2, err := NewAttacher(context.Background(), AttachConfig{PID: tg.cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a2.Run(context.Background(), tracer.NewTrace(0)); !errors.Is(err, ErrAlreadyAttached) {
+		t.Errorf("second attach: %v, want ErrAlreadyAttached", err)
+	}
+	cancel()
+	<-done
+	tg.producing(t, 5*time.Second)
+}
+
+// A main thread blocked in join() runs no bytecode: the attach times out
+// with a reason, and the target is not left hooked or stopped.
+func TestAttachMainThreadBlocked(t *testing.T) {
+	canAttach(t)
+	it := anyPython(t)
+	src := `import threading, time
+def tick(k):
+    return k + 1
+def worker():
+    k = 0
+    while True:
+        k = tick(k)
+        if k % 50 == 0:
+            print("w", k, flush=True)
+        time.sleep(0.002)
+t = threading.Thread(target=worker, daemon=True)
+t.start()
+print("ready", flush=True)
+t.join()
+`
+	tg := startTarget(t, it.Path, src)
+	a, err := NewAttacher(context.Background(), AttachConfig{PID: tg.cmd.Process.Pid, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Run(context.Background(), tracer.NewTrace(0))
+	if !errors.Is(err, ErrNotRunningBytecode) {
+		t.Fatalf("err = %v, want ErrNotRunningBytecode", err)
+	}
+	tg.producing(t, 5*time.Second)
+}
+
+// A target that exits while traced: what was collected stays.
+func TestAttachTargetExits(t *testing.T) {
+	canAttach(t)
+	it := anyPython(t)
+	src := `import time
+def tick(k):
+    return k + 1
+print("ready", flush=True)
+k = 0
+end = time.time() + 1.5
+while time.time() < end:
+    k = tick(k)
+    time.sleep(0.001)
+`
+	tg := startTarget(t, it.Path, src)
+	a, err := NewAttacher(context.Background(), AttachConfig{PID: tg.cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tracer.NewTrace(0)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background(), tr) }()
+	select {
+	case err := <-done:
+		if err != nil && !strings.Contains(err.Error(), "exited") {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("attach did not end with the target")
+	}
+	if funcCalls(tr, "tick") == 0 {
+		t.Error("no calls of tick() kept")
+	}
+}
+
+// Pause removes the hooks without detaching; Resume sets them again.
+func TestAttachPauseResume(t *testing.T) {
+	canAttach(t)
+	for _, it := range allPythons(t) {
+		if it.Minor != 11 && it.Minor != 13 { // one setprofile, one sys.monitoring
+			continue
+		}
+		t.Run(it.Version, func(t *testing.T) {
+			tg := startTarget(t, it.Path, busyTarget)
+			a, err := NewAttacher(context.Background(), AttachConfig{PID: tg.cmd.Process.Pid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := tracer.NewTrace(0)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx, tr) }()
+			defer func() { cancel(); <-done }()
+			waitFor := func(what string, cond func() bool) {
+				t.Helper()
+				deadline := time.Now().Add(15 * time.Second)
+				for !cond() {
+					if time.Now().After(deadline) {
+						t.Fatalf("timed out waiting for %s", what)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			waitFor("calls", func() bool { return funcCalls(tr, "work") > 0 })
+			if err := a.Pause(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // the pause and the last flush
+			paused := funcCalls(tr, "work")
+			time.Sleep(500 * time.Millisecond)
+			if got := funcCalls(tr, "work"); got != paused {
+				t.Errorf("calls went on while paused: %d → %d", paused, got)
+			}
+			if err := a.Resume(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor("calls after resume", func() bool { return funcCalls(tr, "work") > paused })
+			// names stay right across the pause: no frame renumbered
+			for _, f := range tr.FrameList() {
+				if strings.HasPrefix(f.Func, "<frame") {
+					t.Errorf("unannounced frame %d", f.ID)
+				}
+			}
+		})
+	}
+}
