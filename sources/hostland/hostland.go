@@ -2,9 +2,9 @@
 // (NUMA nodes, CPU packages, cores, hardware threads, memory, disks and
 // partitions, network interfaces), its virtual layer (cgroups and
 // containers, virtual interfaces and bridges, loop, device-mapper and RAM
-// block devices) and its services (programs listening on sockets, named by
-// their systemd unit where there is one), read from /sys and /proc through
-// an fs.FS and refreshed periodically into a versioned landscape.
+// block devices) and its services (systemd service units; without systemd,
+// the process groups that listen on sockets), read from /sys and /proc
+// through an fs.FS and refreshed periodically into a versioned landscape.
 package hostland
 
 import (
@@ -654,9 +654,6 @@ func hexAddr(s string) string {
 // listening socket whose owner is not visible here.
 func (s *scanner) services(procs []proc) {
 	socks := s.sockets()
-	if len(socks) == 0 {
-		return
-	}
 	byPID := map[int]*proc{}
 	for i := range procs {
 		byPID[procs[i].pid] = &procs[i]
@@ -717,6 +714,24 @@ func (s *scanner) services(procs []proc) {
 	if denied > 0 {
 		s.rep.skip("proc/*/fd", fmt.Errorf("the open files of %d processes could not be read (not root?)", denied))
 	}
+	// Under systemd every service unit with a process is a service, even
+	// one that listens on nothing.
+	if s.exists("run/systemd/system") {
+		for _, p := range procs {
+			unit := path.Base(p.cgroup)
+			if !strings.HasSuffix(unit, ".service") {
+				continue
+			}
+			v := svcs[unit]
+			if v == nil {
+				v = &svc{name: unit, cgroup: p.cgroup}
+				svcs[unit] = v
+			}
+			if !slices.Contains(v.pids, p.pid) {
+				v.pids = append(v.pids, p.pid)
+			}
+		}
+	}
 	for _, key := range slices.Sorted(func(yield func(string) bool) {
 		for k := range svcs {
 			if !yield(k) {
@@ -729,8 +744,11 @@ func (s *scanner) services(procs []proc) {
 		slices.Sort(v.listen)
 		v.listen = slices.Compact(v.listen)
 		id := s.id("service", key)
-		s.add(landscape.Node{ID: id, Layer: landscape.Service, Category: landscape.Compute, Type: "service", Name: v.name,
-			Attrs: attrs("listen", strings.Join(v.listen, ", "), "pid", strconv.Itoa(v.pids[0]), "processes", strconv.Itoa(len(v.pids)), landscape.KeyCgroup, v.cgroup)})
+		a := attrs("listen", strings.Join(v.listen, ", "), "pid", strconv.Itoa(v.pids[0]), "processes", strconv.Itoa(len(v.pids)), landscape.KeyCgroup, v.cgroup)
+		if strings.HasSuffix(key, ".service") {
+			a["unit"] = key
+		}
+		s.add(landscape.Node{ID: id, Layer: landscape.Service, Category: landscape.Compute, Type: "service", Name: v.name, Attrs: a})
 		on := s.host
 		if v.cgroup != "" && s.ids[s.id("cgroup"+v.cgroup)] {
 			on = s.id("cgroup" + v.cgroup)

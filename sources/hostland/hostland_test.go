@@ -236,6 +236,32 @@ func (d denyFS) Open(name string) (fs.File, error) {
 func (d denyFS) ReadLink(name string) (string, error)   { return fs.ReadLink(d.FS, name) }
 func (d denyFS) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(d.FS, name) }
 
+func TestSystemdServicesWithoutSockets(t *testing.T) {
+	m := server()
+	m["proc/300/stat"] = file("300 (cron) S 1 300 300 0 -1 4194560 0 0 0 0")
+	m["proc/300/cgroup"] = file("0::/system.slice/cron.service")
+	h := "rack1-node7"
+	g, _ := hostland.Scan(m)
+	if g.Node(h+"/service/cron.service") != nil {
+		t.Error("without systemd, a process that listens on nothing is a service")
+	}
+	m["run/systemd/system"] = dir()
+	g, _ = hostland.Scan(m)
+	cron := g.Node(h + "/service/cron.service")
+	if cron == nil || cron.Attrs["unit"] != "cron.service" || cron.Attrs["listen"] != "" {
+		t.Fatalf("cron under systemd: %+v", cron)
+	}
+	if !hasEdge(g, cron.ID, h+"/cgroup/system.slice/cron.service", landscape.RunsOn) {
+		t.Error("cron.service does not run on its cgroup")
+	}
+	if ssh := g.Node(h + "/service/ssh.service"); ssh == nil || ssh.Attrs["listen"] == "" {
+		t.Errorf("ssh under systemd: %+v", ssh)
+	}
+	if err := g.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestUnreadableEntriesAreSkippedAndCounted(t *testing.T) {
 	g, rep := hostland.Scan(denyFS{server(), []string{"sys/class/net/eno1/speed", "proc/100/fd", "sys/class/block"}})
 	if rep.Skipped < 3 || len(rep.Problems) < 3 {
