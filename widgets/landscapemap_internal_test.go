@@ -1,8 +1,12 @@
 package widgets
 
 import (
+	"flag"
 	"image"
 	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"fyne.io/fyne/v2"
@@ -179,4 +183,28 @@ func BenchmarkLandscapeMapFrame(b *testing.B) {
 			}
 		})
 	}
+}
+
+var updateLandscapeMap = flag.Bool("update-landscapemap", false, "rewrite the landscape map's golden images under testdata/")
+
+// The picture of a small landscape with a selection, a mark and a group:
+// golden image.
+func TestLandscapeMapImage(t *testing.T) {
+	test.NewTempApp(t)
+	m := NewLandscapeMap()
+	w := test.NewTempWindow(t, m)
+	w.SetPadded(false)
+	w.Resize(fyne.NewSize(700, 360))
+	lmShow(m, lmFixture())
+	m.Select("vm1")
+	m.SetMarks(map[string]Mark{"web": MarkAdded, "eth0": MarkMatch})
+	img := w.Canvas().Capture()
+	const name = "landscapemap.png"
+	if *updateLandscapeMap {
+		f, err := os.Create(filepath.Join("testdata", name))
+		require.NoError(t, err)
+		require.NoError(t, png.Encode(f, img))
+		require.NoError(t, f.Close())
+	}
+	test.AssertImageMatches(t, name, img)
 }
