@@ -40,6 +40,8 @@ type flowTab struct {
 	start   *widget.Button
 	stopBtn *widget.Button
 	restart *widget.Button
+	attachB *widget.Button
+	pause   *widget.Button
 	filter  *widget.Entry
 	fold    *widget.Check
 
@@ -61,7 +63,9 @@ type flowTab struct {
 	seenOutput  uint64
 	seenFilter  string
 	reported    *Session
-	hookNoted   *Session // the session whose hook caveat the status bar showed
+	hookNoted   *Session              // the session whose hook caveat the status bar showed
+	lastAttach  *pyagent.AttachConfig // the running process traced last, for Restart; nil after a launch
+	paused      bool                  // the attached process's hooks are off
 	visible     *tracer.Visible
 }
 
@@ -84,6 +88,9 @@ func newFlowTab(u *ui) *flowTab {
 	f.stopBtn.Disable()
 	f.restart = widget.NewButtonWithIcon("Restart", theme.MediaReplayIcon(), f.onRestart)
 	f.restart.Disable()
+	f.attachB = widget.NewButtonWithIcon("Attach…", theme.LoginIcon(), f.showAttachDialog)
+	f.pause = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), f.onPause)
+	f.pause.Disable()
 	f.filter = widget.NewEntry()
 	f.filter.SetPlaceHolder("filter: function or file")
 	f.filter.OnChanged = func(s string) {
@@ -104,7 +111,7 @@ func (f *flowTab) content() fyne.CanvasObject {
 	openTrace := widget.NewButtonWithIcon("Open trace…", theme.FileIcon(), f.browseTrace)
 	scriptRow := container.NewBorder(nil, nil, nil, browse, f.script)
 	form := container.NewGridWithColumns(3, f.interp, scriptRow, f.args)
-	buttons := container.NewHBox(f.ccalls, f.start, f.stopBtn, f.restart, openTrace)
+	buttons := container.NewHBox(f.ccalls, f.start, f.stopBtn, f.restart, f.attachB, f.pause, openTrace)
 	toolbar := container.NewBorder(nil, nil, nil, buttons, form)
 
 	treePane := container.NewBorder(container.NewBorder(nil, nil, nil, f.fold, f.filter), nil, nil, nil, f.tree)
@@ -243,6 +250,7 @@ func (f *flowTab) openTrace(path string) {
 }
 
 func (f *flowTab) onStart() {
+	f.lastAttach = nil
 	cfg := sources.FlowConfig{
 		Interpreter: f.interpreter(),
 		Script:      strings.TrimSpace(f.script.Text),
@@ -305,11 +313,15 @@ func (f *flowTab) stop() {
 func (f *flowTab) onRestart() {
 	f.stop()
 	s := f.session.Load()
+	again := f.onStart
+	if cfg := f.lastAttach; cfg != nil {
+		again = func() { f.attach(*cfg, false) } // attach again to the same process
+	}
 	f.async(func() {
 		if s != nil {
 			<-s.Done()
 		}
-		fyne.Do(f.onStart)
+		fyne.Do(again)
 	})
 }
 
@@ -437,6 +449,9 @@ func (f *flowTab) apply() {
 		f.start.Enable()
 		f.stopBtn.Disable()
 		f.u.setStatus(endMessage(s), s.Err() != nil)
+		if _, ok := s.Source().(*pyagent.Attacher); ok {
+			f.attachEnded(s)
+		}
 	}
 }
 
@@ -446,7 +461,10 @@ func endMessage(s *Session) string {
 	st := s.Trace.Stats()
 	kept := fmt.Sprintf("%d events kept", st.Events)
 	var ee *pyagent.ExitError
+	_, attached := s.Source().(*pyagent.Attacher)
 	switch {
+	case s.StoppedByUser() && attached:
+		return "Detached; the process runs on; " + kept + "."
 	case s.StoppedByUser():
 		return "Stopped; " + kept + "."
 	case errors.As(err, &ee):

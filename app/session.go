@@ -16,6 +16,7 @@ type Session struct {
 	Trace  *tracer.Trace
 	Output *LineBuffer
 
+	src     sources.FlowSource
 	cancel  context.CancelFunc
 	done    chan struct{}
 	stopped atomic.Bool
@@ -30,6 +31,7 @@ func StartSession(ctx context.Context, src sources.FlowSource, out *LineBuffer, 
 	s := &Session{
 		Trace:  tracer.NewTrace(limit),
 		Output: out,
+		src:    src,
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
@@ -50,6 +52,9 @@ func (s *Session) Stop() {
 	s.stopped.Store(true)
 	s.cancel()
 }
+
+// Source is what the session runs.
+func (s *Session) Source() sources.FlowSource { return s.src }
 
 // Done is closed when the source has finished.
 func (s *Session) Done() <-chan struct{} { return s.done }
