@@ -659,6 +659,12 @@ func (t *landscapeTab) activate(id string) {
 		return
 	}
 	t.setState(func() {
+		if t.fold.Open == nil {
+			t.fold.Open = map[string]bool{}
+		}
+		if t.fold.Machines == nil {
+			t.fold.Machines = map[string]bool{}
+		}
 		switch {
 		case strings.HasPrefix(id, landscape.GroupPrefix):
 			t.fold.Open[id] = true
