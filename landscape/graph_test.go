@@ -80,6 +80,31 @@ func TestRecordKeepsHistory(t *testing.T) {
 	}
 }
 
+func TestPrune(t *testing.T) {
+	l := landscape.New()
+	a := landscape.NewGraph([]landscape.Node{node("h", "physical", "m", "state", "up"), node("x", "virtual", "v")},
+		[]landscape.Edge{{Source: "x", Target: "h", Label: landscape.RunsOn}})
+	b := landscape.NewGraph([]landscape.Node{node("h", "physical", "m", "state", "down")}, nil)
+	l.Record(10, a)
+	l.Record(20, b)
+	l.Record(30, a)
+	if n, e := l.Counts(); n != 5 || e != 2 {
+		t.Fatalf("%d node and %d edge versions before pruning, want 5 and 2", n, e)
+	}
+	if n, e := l.Prune(20); n != 2 || e != 1 {
+		t.Errorf("pruned %d node and %d edge versions, want 2 and 1", n, e)
+	}
+	if got := l.Times(); !slices.Equal(got, []landscape.Time{20, 30}) {
+		t.Errorf("times after pruning %v", got)
+	}
+	if g := l.At(35); len(g.Nodes) != 2 || len(g.Edges) != 1 {
+		t.Errorf("the present changed: %+v", g)
+	}
+	if g := l.At(15); len(g.Nodes) != 0 {
+		t.Errorf("pruned past still there: %+v", g.Nodes)
+	}
+}
+
 func TestAddOverlappingVersions(t *testing.T) {
 	l := landscape.New()
 	if err := l.AddNode(node("a", "", ""), 0, 10); err != nil {

@@ -195,6 +195,33 @@ func endNode(vs []NodeVersion, i int, t Time) []NodeVersion {
 	return vs
 }
 
+// Prune forgets the versions that ended at or before t, so that a
+// landscape recorded for a long time stays bounded. It returns how many
+// node and edge versions it dropped.
+func (l *Landscape) Prune(t Time) (nodes, edges int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, vs := range l.nodes {
+		keep := slices.DeleteFunc(vs, func(v NodeVersion) bool { return v.To <= t })
+		nodes += len(vs) - len(keep)
+		if len(keep) == 0 {
+			delete(l.nodes, id)
+		} else {
+			l.nodes[id] = keep
+		}
+	}
+	for e, vs := range l.edges {
+		keep := slices.DeleteFunc(vs, func(v EdgeVersion) bool { return v.To <= t })
+		edges += len(vs) - len(keep)
+		if len(keep) == 0 {
+			delete(l.edges, e)
+		} else {
+			l.edges[e] = keep
+		}
+	}
+	return nodes, edges
+}
+
 // At returns the graph as it was at t.
 func (l *Landscape) At(t Time) *Graph {
 	l.mu.RLock()

@@ -776,6 +776,9 @@ type Source struct {
 	Land     *landscape.Landscape         // where versions go
 	Now      func() landscape.Time        // the clock; nil means time.Now
 	OnScan   func(landscape.Diff, Report) // called after each scan, from Run's goroutine
+	// Keep is how long changes are remembered; older versions are
+	// forgotten so that the history stays bounded. 0 means 24 hours.
+	Keep time.Duration
 }
 
 // ScanOnce scans now and records the result; it returns what changed.
@@ -790,6 +793,11 @@ func (s *Source) ScanOnce() (landscape.Diff, Report) {
 	}
 	g, rep := Scan(fsys)
 	d := s.Land.Record(now, g)
+	keep := s.Keep
+	if keep <= 0 {
+		keep = 24 * time.Hour
+	}
+	s.Land.Prune(now - landscape.Time(keep/time.Second))
 	if s.OnScan != nil {
 		s.OnScan(d, rep)
 	}

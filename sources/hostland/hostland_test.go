@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"flowscape/landscape"
 	"flowscape/sources/hostland"
@@ -322,6 +323,13 @@ func TestSourceRecordsChanges(t *testing.T) {
 	}
 	if got := l.At(115).Node("rack1-node7/net/eno2").Attrs["state"]; got != "down" {
 		t.Errorf("eno2 at 115: %q", got)
+	}
+	// Changes older than Keep are forgotten.
+	src.Keep = 5 * time.Second
+	now = 130
+	src.ScanOnce()
+	if h := l.History("rack1-node7/net/eno2"); len(h) != 1 || h[0].Attrs["state"] != "up" {
+		t.Errorf("eno2 history after 5 s of keeping: %+v", h)
 	}
 }
 
