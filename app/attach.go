@@ -51,7 +51,7 @@ func (f *flowTab) showAttachDialog() {
 	d.list = widget.NewList(
 		func() int { return len(d.shown) },
 		func() fyne.CanvasObject {
-			l := widget.NewLabel("")
+			l := widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
 			l.Truncation = fyne.TextTruncateEllipsis
 			return l
 		},
@@ -61,7 +61,7 @@ func (f *flowTab) showAttachDialog() {
 			if v == "" {
 				v = "?"
 			}
-			o.(*widget.Label).SetText(fmt.Sprintf("%-7d %-9s %-7s %s", p.PID, p.User, v, p.Command))
+			o.(*widget.Label).SetText(processRow(p.PID, p.User, v, p.Command))
 		},
 	)
 	d.list.OnSelected = func(i widget.ListItemID) {
@@ -70,7 +70,9 @@ func (f *flowTab) showAttachDialog() {
 		}
 	}
 	refresh := widget.NewButton("Refresh", d.load)
-	top := container.NewBorder(nil, nil, nil, refresh, d.filter)
+	header := widget.NewLabelWithStyle(processRow("PID", "USER", "PYTHON", "COMMAND"), fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
+	header.Importance = widget.LowImportance
+	top := container.NewVBox(container.NewBorder(nil, nil, nil, refresh, d.filter), header)
 	body := container.NewBorder(top, container.NewVBox(d.note, d.pid), nil, nil, d.list)
 	d.dlg = dialog.NewCustomConfirm("Attach to a running Python process", "Attach", "Cancel", body, func(ok bool) {
 		if ok {
@@ -96,14 +98,19 @@ func (d *attachDialog) load() {
 			case len(ps) == 0:
 				d.note.SetText("No Python process of yours is running; type a pid to try one anyway.")
 			default:
-				who := "your"
+				who := "yours"
 				if os.Geteuid() == 0 {
-					who = "every user's (running as root)"
+					who = "of every user (running as root)"
 				}
-				d.note.SetText(fmt.Sprintf("%d Python processes, %s. The agent starts when the main thread next runs Python code.", len(ps), who))
+				d.note.SetText(fmt.Sprintf("%d Python processes, %s.", len(ps), who))
 			}
 		})
 	})
+}
+
+// processRow lines up a process's columns (in a monospace label).
+func processRow(pid any, user, version, command string) string {
+	return fmt.Sprintf("%-8v %-10s %-8s %s", pid, user, version, command)
 }
 
 // apply filters the list.

@@ -111,8 +111,8 @@ func (f *flowTab) content() fyne.CanvasObject {
 	openTrace := widget.NewButtonWithIcon("Open trace…", theme.FileIcon(), f.browseTrace)
 	scriptRow := container.NewBorder(nil, nil, nil, browse, f.script)
 	form := container.NewGridWithColumns(3, f.interp, scriptRow, f.args)
-	buttons := container.NewHBox(f.ccalls, f.start, f.stopBtn, f.restart, f.attachB, f.pause, openTrace)
-	toolbar := container.NewBorder(nil, nil, nil, buttons, form)
+	buttons := container.NewHBox(f.start, f.stopBtn, f.restart, f.ccalls, widget.NewSeparator(), f.attachB, f.pause, widget.NewSeparator(), openTrace)
+	toolbar := container.NewVBox(form, buttons)
 
 	treePane := container.NewBorder(container.NewBorder(nil, nil, nil, f.fold, f.filter), nil, nil, nil, f.tree)
 	consolePane := container.NewBorder(widget.NewLabelWithStyle("Program output", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), nil, nil, nil, f.console)
