@@ -395,7 +395,8 @@ const chromeFlushEvery = 16 << 10
 
 // chromeReader holds the state of one ReadChromeReport.
 type chromeReader struct {
-	dec    *json.Decoder
+	sc     *jsonScanner
+	names  map[string]string // interned names and files
 	rec    Recorder
 	report ChromeReport
 
@@ -465,7 +466,8 @@ type chromeThread struct {
 // given to rec.
 func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 	cr := &chromeReader{
-		dec:       json.NewDecoder(r),
+		sc:        newJSONScanner(r),
+		names:     make(map[string]string),
 		rec:       rec,
 		frameIDs:  make(map[frameKey]FrameID),
 		tids:      make(map[uint32]*chromeThread),
@@ -477,7 +479,6 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 	if w, ok := r.(Waiter); ok {
 		cr.waiting = w.Waiting
 	}
-	cr.dec.UseNumber()
 	err := cr.read()
 	cr.finish()
 	cr.report.finishWarnings()
@@ -485,82 +486,74 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 }
 
 func (cr *chromeReader) fail(err error) error {
-	return &FormatError{Format: "chrome trace", Event: cr.event, Offset: cr.dec.InputOffset(), Err: err}
+	var fe *FormatError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return &FormatError{Format: "chrome trace", Event: cr.event, Offset: cr.sc.offset(), Err: err}
 }
 
 func (cr *chromeReader) warn(kind, msg string) {
-	cr.report.warn(kind, cr.event, cr.dec.InputOffset(), msg)
+	cr.report.warn(kind, cr.event, cr.sc.offset(), msg)
 }
 
 func (cr *chromeReader) read() error {
-	tok, err := cr.dec.Token()
-	if err == io.EOF {
-		return cr.fail(errors.New("empty input"))
-	}
-	if err != nil {
-		return cr.fail(err)
-	}
-	switch tok {
-	case json.Delim('['):
-		return cr.readEvents()
-	case json.Delim('{'):
-	default:
-		return cr.fail(fmt.Errorf("want an array or an object, got %v", tok))
-	}
-	seen := false
-	for cr.dec.More() {
-		tok, err := cr.dec.Token()
-		if err != nil {
+	c, ok := cr.sc.peek()
+	if !ok {
+		if err := cr.sc.errEOF(); !errors.Is(err, io.ErrUnexpectedEOF) {
 			return cr.fail(err)
 		}
-		key, _ := tok.(string)
-		switch key {
+		return cr.fail(errors.New("empty input"))
+	}
+	switch c {
+	case '[':
+		cr.sc.pos++
+		return cr.readEvents(true)
+	case '{':
+	default:
+		return cr.fail(fmt.Errorf("want an array or an object, got %s", quoteByte(c)))
+	}
+	seen := false
+	err := cr.sc.objectFields(func(key []byte) error {
+		switch string(key) {
 		case "traceEvents":
-			tok, err := cr.dec.Token()
-			if err != nil {
-				return cr.fail(err)
-			}
-			if tok != json.Delim('[') {
-				return cr.fail(fmt.Errorf("traceEvents: want an array, got %v", tok))
-			}
-			if err := cr.readEvents(); err != nil {
-				return err
+			if err := cr.sc.expect('['); err != nil {
+				return fmt.Errorf("traceEvents: %w", err)
 			}
 			seen = true
+			return cr.readEvents(false)
 		case "otherData":
 			var o chromeOther
-			if err := cr.dec.Decode(&o); err != nil {
-				var te *json.UnmarshalTypeError
-				if !errors.As(err, &te) {
-					return cr.fail(fmt.Errorf("otherData: %w", err))
-				}
+			if err := cr.decodeValue(key, &o); err != nil {
+				return err
 			}
 			cr.other = &o
 		case "viztracer_metadata":
 			var m struct {
 				Version string `json:"version"`
 			}
-			if err := cr.dec.Decode(&m); err != nil {
-				var te *json.UnmarshalTypeError
-				if !errors.As(err, &te) {
-					return cr.fail(fmt.Errorf("viztracer_metadata: %w", err))
-				}
+			if err := cr.decodeValue(key, &m); err != nil {
+				return err
 			}
 			if cr.info.Mode == "" {
 				cr.info.Mode = strings.TrimSpace("VizTracer " + m.Version)
 			}
 		case "file_info":
-			if err := cr.fileInfo(); err != nil {
+			var fi struct {
+				Files map[string]json.RawMessage `json:"files"`
+			}
+			if err := cr.decodeValue(key, &fi); err != nil {
 				return err
 			}
+			cr.fileInfo(fi.Files)
 		default:
-			var skip json.RawMessage
-			if err := cr.dec.Decode(&skip); err != nil {
-				return cr.fail(fmt.Errorf("%s: %w", key, err))
+			if err := cr.sc.skip(nil); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
 			}
 		}
-	}
-	if _, err := cr.dec.Token(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return cr.fail(err)
 	}
 	if !seen {
@@ -569,28 +562,36 @@ func (cr *chromeReader) read() error {
 	return nil
 }
 
-// fileInfo reads VizTracer's file_info: {"files": {path: [source, lines]},
-// "functions": {...}}, one file at a time.
-func (cr *chromeReader) fileInfo() error {
-	var fi struct {
-		Files map[string]json.RawMessage `json:"files"`
+// decodeValue reads the next value into v; values of other types than v
+// wants are ignored.
+func (cr *chromeReader) decodeValue(key []byte, v any) error {
+	name := string(key)
+	var raw []byte
+	if err := cr.sc.skip(&raw); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	if err := cr.dec.Decode(&fi); err != nil {
+	if err := json.Unmarshal(raw, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) {
-			return cr.fail(fmt.Errorf("file_info: %w", err))
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	return nil
+}
+
+// fileInfo keeps the sources of VizTracer's file_info: {"files": {path:
+// [source, lines]}, "functions": {...}}.
+func (cr *chromeReader) fileInfo(files map[string]json.RawMessage) {
 	sr, ok := cr.rec.(SourceRecorder)
-	paths := make([]string, 0, len(fi.Files))
-	for p := range fi.Files {
+	paths := make([]string, 0, len(files))
+	for p := range files {
 		paths = append(paths, p)
 	}
 	slices.Sort(paths)
 	for _, path := range paths {
 		var entry []json.RawMessage
 		var text string
-		if json.Unmarshal(fi.Files[path], &entry) != nil || len(entry) == 0 || json.Unmarshal(entry[0], &text) != nil {
+		if json.Unmarshal(files[path], &entry) != nil || len(entry) == 0 || json.Unmarshal(entry[0], &text) != nil {
 			cr.warn("file_info", fmt.Sprintf("file_info: the entry of %s is not [source, lines]", path))
 			continue
 		}
@@ -599,15 +600,25 @@ func (cr *chromeReader) fileInfo() error {
 			sr.EmbeddedSource(path, text)
 		}
 	}
-	return nil
 }
 
 // readEvents reads the events of an array whose '[' was read, and its ']'.
-func (cr *chromeReader) readEvents() error {
-	for cr.dec.More() {
+// In the array form the closing ']' may be missing, as the format allows.
+func (cr *chromeReader) readEvents(arrayForm bool) error {
+	cleanEOF := func() bool {
+		return arrayForm && errors.Is(cr.sc.errEOF(), io.ErrUnexpectedEOF)
+	}
+	if c, ok := cr.sc.peek(); ok && c == ']' {
+		cr.sc.pos++
+		return nil
+	}
+	var ev chromeEvent
+	for {
 		cr.event++
-		var ev chromeEvent
-		if err := cr.dec.Decode(&ev); err != nil {
+		if _, ok := cr.sc.peek(); !ok && cr.event > 0 && cleanEOF() {
+			break // "[…," at the end of the input
+		}
+		if err := cr.readEvent(&ev); err != nil {
 			return cr.fail(err)
 		}
 		cr.report.Events++
@@ -624,12 +635,184 @@ func (cr *chromeReader) readEvents() error {
 			cr.flush(false)
 			cr.placeAll = false
 		}
+		sep, err := cr.sc.next()
+		if err != nil {
+			if cleanEOF() {
+				break
+			}
+			return cr.fail(err)
+		}
+		if sep == ']' {
+			break
+		}
+		if sep != ',' {
+			return cr.fail(fmt.Errorf("invalid character %s after an event, want ',' or ']'", quoteByte(sep)))
+		}
 	}
 	cr.event = -1
-	if _, err := cr.dec.Token(); err != nil {
-		return cr.fail(err)
-	}
 	return nil
+}
+
+// readEvent reads one event object into ev.
+func (cr *chromeReader) readEvent(ev *chromeEvent) error {
+	*ev = chromeEvent{}
+	sc := cr.sc
+	if c, ok := sc.peek(); ok && c != '{' {
+		return fmt.Errorf("want an event object, got %s", quoteByte(c))
+	}
+	return sc.objectFields(func(key []byte) error {
+		switch string(key) {
+		case "name":
+			b, ok, err := cr.optString()
+			if err != nil || !ok {
+				return err
+			}
+			ev.Name = cr.intern(b)
+		case "ph":
+			b, ok, err := cr.optString()
+			if err != nil || !ok {
+				return err
+			}
+			ev.Ph = phaseString(b)
+		case "pid":
+			return cr.id(&ev.PID)
+		case "tid":
+			return cr.id(&ev.TID)
+		case "ts":
+			return cr.number(&ev.TS, "ts")
+		case "dur":
+			return cr.number(&ev.Dur, "dur")
+		case "args":
+			if c, _ := sc.peek(); c != '{' {
+				return sc.skip(nil)
+			}
+			return sc.objectFields(func(key []byte) error {
+				a := &ev.Args
+				switch string(key) {
+				case "name":
+					b, ok, err := cr.optString()
+					if err == nil && ok {
+						a.Name = string(b)
+					}
+					return err
+				case "file":
+					b, ok, err := cr.optString()
+					if err == nil && ok {
+						f := cr.intern(b)
+						a.File = &f
+					}
+					return err
+				case "first_line":
+					return cr.number(&a.FirstLine, "first_line")
+				case "line":
+					return cr.number(&a.Line, "line")
+				case "exit_line":
+					return cr.number(&a.ExitLine, "exit_line")
+				case "start_ns":
+					return cr.number(&a.StartNS, "start_ns")
+				case "c":
+					return cr.boolean(&a.C)
+				case "open":
+					return cr.boolean(&a.Open)
+				case "unwound":
+					return cr.boolean(&a.Unwound)
+				}
+				return sc.skip(nil)
+			})
+		default:
+			return sc.skip(nil)
+		}
+		return nil
+	})
+}
+
+// optString reads a string, or skips a value of another kind (ok false).
+func (cr *chromeReader) optString() ([]byte, bool, error) {
+	if c, _ := cr.sc.peek(); c != '"' {
+		return nil, false, cr.sc.skip(nil)
+	}
+	b, err := cr.sc.str()
+	return b, err == nil, err
+}
+
+// intern returns b as a string, shared with earlier equal ones.
+func (cr *chromeReader) intern(b []byte) string {
+	if s, ok := cr.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(cr.names) < 1<<16 {
+		cr.names[s] = s
+	}
+	return s
+}
+
+func phaseString(b []byte) string {
+	switch string(b) {
+	case "X":
+		return "X"
+	case "B":
+		return "B"
+	case "E":
+		return "E"
+	case "M":
+		return "M"
+	case "i":
+		return "i"
+	case "C":
+		return "C"
+	}
+	return string(b)
+}
+
+// number reads a number (or a string holding one, or null) into n.
+func (cr *chromeReader) number(n *json.Number, what string) error {
+	if c, _ := cr.sc.peek(); c == '"' {
+		b, err := cr.sc.str()
+		*n = json.Number(b)
+		return err
+	}
+	raw, err := cr.sc.scalar()
+	if err != nil {
+		return err
+	}
+	if string(raw) == "null" {
+		return nil
+	}
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return fmt.Errorf("%s: want a number, got %q", what, raw)
+	}
+	*n = json.Number(raw)
+	return nil
+}
+
+func (cr *chromeReader) boolean(b *bool) error {
+	raw, err := cr.sc.scalar()
+	if err != nil {
+		if c, _ := cr.sc.peek(); c == '"' || c == '{' || c == '[' {
+			return cr.sc.skip(nil)
+		}
+		return err
+	}
+	*b = string(raw) == "true"
+	return nil
+}
+
+func (cr *chromeReader) id(c *chromeID) error {
+	*c = chromeID{}
+	if ch, _ := cr.sc.peek(); ch == '"' {
+		b, err := cr.sc.str()
+		if err != nil {
+			return err
+		}
+		c.set, c.isStr, c.s = true, true, cr.intern(b)
+		return nil
+	}
+	raw, err := cr.sc.scalar()
+	if err != nil {
+		return err
+	}
+	return c.UnmarshalJSON(raw)
 }
 
 // idle reports whether the input is followed and everything written so far
@@ -638,14 +821,12 @@ func (cr *chromeReader) idle() bool {
 	if cr.waiting == nil {
 		return false
 	}
-	var buf [64]byte
-	n, _ := cr.dec.Buffered().Read(buf[:])
-	for _, c := range buf[:n] {
+	for _, c := range cr.sc.buffered() {
 		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != ',' {
 			return false
 		}
 	}
-	return n < len(buf) && cr.waiting()
+	return cr.waiting()
 }
 
 func (cr *chromeReader) add(ev *chromeEvent) error {
@@ -1026,7 +1207,7 @@ func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
 			s.end = th.spans[th.stack[k-1]].end // a child cannot outlive its parent
 		}
 		if started && s.ts+cr.shift < th.lastTS {
-			cr.report.warn("order", -1, cr.dec.InputOffset(),
+			cr.report.warn("order", -1, cr.sc.offset(),
 				fmt.Sprintf("thread %d: a call starts before calls already shown (placed at their time)", tid))
 			s.ts = th.lastTS - cr.shift
 			s.end = max(s.end, s.ts)
