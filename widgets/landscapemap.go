@@ -5,9 +5,11 @@ import (
 	"image/color"
 	"math"
 	"sort"
+	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
 
 	"flowscape/landscape"
@@ -89,6 +91,10 @@ type LandscapeMap struct {
 	zoom       float64 // screen pixels per map unit
 	offX, offY float64 // map point at the top-left corner
 	fitted     bool    // the view was fitted to this size
+
+	hover   string // the node under the pointer
+	tipBG   *canvas.Rectangle
+	tipText *canvas.Text
 }
 
 var _ fyne.Widget = (*LandscapeMap)(nil)
@@ -96,10 +102,18 @@ var _ fyne.Draggable = (*LandscapeMap)(nil)
 var _ fyne.Scrollable = (*LandscapeMap)(nil)
 var _ fyne.Tappable = (*LandscapeMap)(nil)
 var _ fyne.DoubleTappable = (*LandscapeMap)(nil)
+var _ desktop.Hoverable = (*LandscapeMap)(nil)
 
 // NewLandscapeMap returns an empty map; give it a graph with SetGraph.
 func NewLandscapeMap() *LandscapeMap {
 	m := &LandscapeMap{selected: -1, zoom: 1}
+	m.tipBG = canvas.NewRectangle(color.NRGBA{0xff, 0xff, 0xf0, 0xf4})
+	m.tipBG.StrokeColor = color.NRGBA{0x80, 0x80, 0x80, 0xff}
+	m.tipBG.StrokeWidth = 1
+	m.tipText = canvas.NewText("", lmLabelInk)
+	m.tipText.TextSize = 12
+	m.tipBG.Hide()
+	m.tipText.Hide()
 	m.ExtendBaseWidget(m)
 	return m
 }
@@ -257,8 +271,67 @@ func (m *LandscapeMap) DoubleTapped(ev *fyne.PointEvent) {
 	}
 }
 
+// MouseIn shows what is under the pointer.
+func (m *LandscapeMap) MouseIn(ev *desktop.MouseEvent) { m.MouseMoved(ev) }
+
+// MouseMoved shows the name, type and layer of the node under the pointer
+// in a small box beside it; only the box is redrawn.
+func (m *LandscapeMap) MouseMoved(ev *desktop.MouseEvent) {
+	id := m.NodeAt(ev.Position)
+	if id == "" {
+		m.MouseOut()
+		return
+	}
+	if id != m.hover {
+		m.hover = id
+		n := m.graph.Node(id)
+		text := n.Label()
+		if n.Type != "" {
+			text += " · " + n.Type
+		}
+		if n.Layer != "" {
+			text += " (" + n.Layer + ")"
+		}
+		m.tipText.Text = text
+	}
+	ts := m.tipText.MinSize()
+	pos := ev.Position.AddXY(14, 16)
+	if s := m.Size(); pos.X+ts.Width+8 > s.Width {
+		pos.X = max(0, ev.Position.X-ts.Width-14)
+	}
+	m.tipBG.Move(pos)
+	m.tipBG.Resize(ts.AddWidthHeight(8, 4))
+	m.tipText.Move(pos.AddXY(4, 2))
+	m.tipText.Resize(ts)
+	m.tipBG.Show()
+	m.tipText.Show()
+	canvas.Refresh(m.tipBG)
+	canvas.Refresh(m.tipText)
+}
+
+// MouseOut hides the box.
+func (m *LandscapeMap) MouseOut() {
+	if m.hover == "" && m.tipText.Hidden {
+		return
+	}
+	m.hover = ""
+	m.tipBG.Hide()
+	m.tipText.Hide()
+	canvas.Refresh(m.tipBG)
+	canvas.Refresh(m.tipText)
+}
+
+// Hovered returns the text shown for the node under the pointer, or "".
+func (m *LandscapeMap) Hovered() string {
+	if m.tipText.Hidden {
+		return ""
+	}
+	return m.tipText.Text
+}
+
 // Dragged pans.
 func (m *LandscapeMap) Dragged(ev *fyne.DragEvent) {
+	m.MouseOut()
 	m.offX -= float64(ev.Dragged.DX) / m.zoom
 	m.offY -= float64(ev.Dragged.DY) / m.zoom
 	m.Refresh()
@@ -320,12 +393,12 @@ func (r *landscapeMapRenderer) Refresh() {
 }
 
 func (r *landscapeMapRenderer) Objects() []fyne.CanvasObject {
-	objs := make([]fyne.CanvasObject, 0, 2+len(r.labels))
+	objs := make([]fyne.CanvasObject, 0, 4+len(r.labels))
 	objs = append(objs, r.raster, r.empty)
 	for _, t := range r.labels[:r.used] {
 		objs = append(objs, t)
 	}
-	return objs
+	return append(objs, r.m.tipBG, r.m.tipText)
 }
 
 func (r *landscapeMapRenderer) Destroy() {}
@@ -361,6 +434,7 @@ func (r *landscapeMapRenderer) placeLabels() {
 		t.Move(fyne.NewPos(6, float32(math.Max(float64(top.Y)+3, 2))))
 		t.Resize(t.MinSize())
 	}
+	r.edgeLabels(w, h)
 	bw := landscape.NodeWidth * m.zoom
 	bh := landscape.NodeHeight * m.zoom
 	if bw < 44 || bh < 11 {
@@ -407,6 +481,45 @@ func (r *landscapeMapRenderer) placeLabels() {
 			tts := tt.MinSize()
 			tt.Move(fyne.NewPos(s.X-tts.Width/2, s.Y))
 			tt.Resize(tts)
+		}
+	}
+}
+
+// maxEdgeLabels caps the edge labels drawn for the selected node.
+const maxEdgeLabels = 40
+
+// edgeLabels writes the label of each edge of the selected node at its
+// middle, so that what it is connected to, and how, can be read.
+func (r *landscapeMapRenderer) edgeLabels(w, h float64) {
+	m := r.m
+	if m.selected < 0 {
+		return
+	}
+	sel := m.graph.Nodes[m.selected].ID
+	k := 0
+	for _, e := range m.graph.Edges {
+		if e.Source != sel && e.Target != sel {
+			continue
+		}
+		i, j := m.graph.Index(e.Source), m.graph.Index(e.Target)
+		if i < 0 || j < 0 {
+			continue
+		}
+		a, b := m.lay.Pos[i], m.lay.Pos[j]
+		mid := m.ToScreen((a.X+b.X)/2, (a.Y+b.Y)/2)
+		if float64(mid.X) < 0 || float64(mid.Y) < 0 || float64(mid.X) > w || float64(mid.Y) > h {
+			continue
+		}
+		t := r.label()
+		t.Text = strings.ToLower(strings.ReplaceAll(e.Label, "_", " "))
+		t.Color = lmEdgeStrong
+		t.TextSize = 10
+		t.TextStyle = fyne.TextStyle{Italic: true}
+		ts := t.MinSize()
+		t.Move(mid.SubtractXY(ts.Width/2, ts.Height/2))
+		t.Resize(ts)
+		if k++; k == maxEdgeLabels {
+			return
 		}
 	}
 }

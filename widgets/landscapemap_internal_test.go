@@ -11,6 +11,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/test"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -113,6 +114,21 @@ func TestLandscapeMapSelectActivateMarks(t *testing.T) {
 	// The selection has a dark outline just outside its box.
 	hw := float32(landscape.NodeWidth / 2 * m.Zoom())
 	assert.Equal(t, lmSelectInk, lmPixel(r, web.AddXY(-hw-1, 0)))
+
+	// The selection's edges are labelled, and only those.
+	assert.Contains(t, lmTexts(r), "runs on")
+	assert.NotContains(t, lmTexts(r), "deployed on")
+	m.Select("vm1")
+	assert.Contains(t, lmTexts(r), "deployed on")
+	assert.Contains(t, lmTexts(r), "requires")
+	assert.NotContains(t, lmTexts(r), "contains")
+	m.Select("web")
+
+	// Hovering a node names it, its type and layer.
+	m.MouseMoved(&desktop.MouseEvent{PointEvent: fyne.PointEvent{Position: vm}})
+	assert.Equal(t, "vm1 · vm (virtual)", m.Hovered())
+	m.MouseMoved(&desktop.MouseEvent{PointEvent: fyne.PointEvent{Position: fyne.NewPos(2, 2)}})
+	assert.Equal(t, "", m.Hovered())
 
 	m.SetMarks(map[string]Mark{"vm1": MarkAdded})
 	hw = float32(landscape.NodeWidth / 2 * m.Zoom())
