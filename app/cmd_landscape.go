@@ -17,7 +17,7 @@ const landscapeSynopsis = "flowscape landscape [--source local|file:PATH] [--for
 
 func cmdLandscape(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("landscape", landscapeSynopsis, stderr)
-	source := fs.String("source", "", "where the landscape comes from: `local` (this machine, the default) or file:PATH (landscaper JSON, hwloc XML or Flowscape JSON)")
+	source := fs.String("source", "", "read the landscape from `SOURCE`: local (this machine, the default) or file:PATH (landscaper JSON, hwloc XML or Flowscape JSON)")
 	format := fs.String("format", "json", "output `FORMAT`: json (Flowscape), landscaper (node-link JSON) or dot (Graphviz)")
 	out := fs.String("o", "", "write to `OUT` instead of standard output")
 	at := fs.String("at", "", "write the graph as it was at `TIME` (Unix seconds or RFC 3339) instead of the whole history")
