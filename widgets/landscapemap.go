@@ -357,14 +357,16 @@ func (m *LandscapeMap) CreateRenderer() fyne.WidgetRenderer {
 }
 
 type landscapeMapRenderer struct {
-	m      *LandscapeMap
-	raster *canvas.Raster
-	empty  *canvas.Text
-	labels []*canvas.Text // pool; the first used are shown
-	used   int
-	size   fyne.Size
-	bufs   [2]*image.NRGBA
-	flip   bool
+	m         *LandscapeMap
+	raster    *canvas.Raster
+	empty     *canvas.Text
+	labels    []*canvas.Text // pool; the first used are shown
+	used      int
+	backs     []*canvas.Rectangle // pool of label backgrounds; the first usedBacks are shown
+	usedBacks int
+	size      fyne.Size
+	bufs      [2]*image.NRGBA
+	flip      bool
 }
 
 var _ fyne.WidgetRenderer = (*landscapeMapRenderer)(nil)
@@ -393,8 +395,11 @@ func (r *landscapeMapRenderer) Refresh() {
 }
 
 func (r *landscapeMapRenderer) Objects() []fyne.CanvasObject {
-	objs := make([]fyne.CanvasObject, 0, 4+len(r.labels))
+	objs := make([]fyne.CanvasObject, 0, 4+len(r.labels)+r.usedBacks)
 	objs = append(objs, r.raster, r.empty)
+	for _, b := range r.backs[:r.usedBacks] {
+		objs = append(objs, b)
+	}
 	for _, t := range r.labels[:r.used] {
 		objs = append(objs, t)
 	}
@@ -402,6 +407,16 @@ func (r *landscapeMapRenderer) Objects() []fyne.CanvasObject {
 }
 
 func (r *landscapeMapRenderer) Destroy() {}
+
+// back returns a label background from the pool.
+func (r *landscapeMapRenderer) back() *canvas.Rectangle {
+	if r.usedBacks == len(r.backs) {
+		r.backs = append(r.backs, canvas.NewRectangle(color.NRGBA{0xfc, 0xfc, 0xfb, 0xe0}))
+	}
+	b := r.backs[r.usedBacks]
+	r.usedBacks++
+	return b
+}
 
 func (r *landscapeMapRenderer) label() *canvas.Text {
 	if r.used == len(r.labels) {
@@ -416,7 +431,7 @@ func (r *landscapeMapRenderer) label() *canvas.Text {
 // and the layer names on the bands.
 func (r *landscapeMapRenderer) placeLabels() {
 	m := r.m
-	r.used = 0
+	r.used, r.usedBacks = 0, 0
 	if m.graph == nil || m.lay == nil {
 		return
 	}
@@ -518,6 +533,9 @@ func (r *landscapeMapRenderer) edgeLabels(w, h float64) {
 		ts := t.MinSize()
 		t.Move(mid.SubtractXY(ts.Width/2, ts.Height/2))
 		t.Resize(ts)
+		bg := r.back()
+		bg.Move(mid.SubtractXY(ts.Width/2+2, ts.Height/2))
+		bg.Resize(ts.AddWidthHeight(4, 0))
 		if k++; k == maxEdgeLabels {
 			return
 		}
