@@ -10,6 +10,7 @@ import (
 	"flowscape/sources/landfile"
 	"flowscape/sources/procstat"
 	"flowscape/sources/pyagent"
+	"flowscape/sources/pyusdt"
 	"flowscape/sources/replay"
 )
 
@@ -17,6 +18,7 @@ import (
 func Default() *sources.Registry {
 	r, err := sources.NewRegistry(map[string]sources.Backend{
 		pyagent.Name:  pyagent.Backend{},
+		pyusdt.Name:   pyusdt.Backend{},
 		bpftrace.Name: bpftrace.Backend{},
 		dtrace.Name:   dtrace.Backend{},
 		procstat.Name: procstat.Backend{},
