@@ -20,7 +20,6 @@ import (
 	"flowscape/assets"
 	"flowscape/sources"
 	"flowscape/sources/pyagent"
-	"flowscape/sources/replay"
 	"flowscape/tracer"
 	"flowscape/widgets"
 )
@@ -48,6 +47,7 @@ type flowTab struct {
 	tree    *widgets.FlowTree
 	source  *widgets.SourceView
 	console *widgets.Console
+	load    *traceLoader // Open trace…: progress, Cancel, follow, memory limit
 
 	interps []pyagent.Interpreter // set on the UI goroutine
 
@@ -103,6 +103,7 @@ func newFlowTab(u *ui) *flowTab {
 	f.tree.OnOpen = f.openSource
 	f.source = newSourceView(u)
 	f.console = widgets.NewConsole()
+	f.load = newTraceLoader(f)
 	return f
 }
 
@@ -114,7 +115,8 @@ func (f *flowTab) content() fyne.CanvasObject {
 	buttons := container.NewHBox(f.start, f.stopBtn, f.restart, f.ccalls, widget.NewSeparator(), f.attachB, f.pause, widget.NewSeparator(), openTrace)
 	toolbar := container.NewVBox(form, buttons)
 
-	treePane := container.NewBorder(container.NewBorder(nil, nil, nil, f.fold, f.filter), nil, nil, nil, f.tree)
+	filterRow := container.NewBorder(nil, nil, nil, container.NewHBox(f.fold, f.load.options()), f.filter)
+	treePane := container.NewBorder(container.NewVBox(f.load.row, filterRow), nil, nil, nil, f.tree)
 	consolePane := container.NewBorder(widget.NewLabelWithStyle("Program output", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), nil, nil, nil, f.console)
 	right := container.NewVSplit(f.source, consolePane)
 	right.Offset = 0.62
@@ -239,15 +241,9 @@ func (f *flowTab) pickFile(exts []string, use func(path string)) {
 	d.Show()
 }
 
-// openTrace replays a trace file into a new session.
-func (f *flowTab) openTrace(path string) {
-	src, err := replay.Backend{}.NewFlow(sources.FlowConfig{File: path})
-	if err != nil {
-		f.u.setStatus(err.Error(), true)
-		return
-	}
-	f.begin(src, fmt.Sprintf("Opening %s…", path))
-}
+// openTrace replays a trace file (any format Flowscape imports) into a new
+// session, with a progress bar and Cancel.
+func (f *flowTab) openTrace(path string) { f.load.open(path) }
 
 func (f *flowTab) onStart() {
 	f.lastAttach = nil
@@ -289,7 +285,7 @@ func (f *flowTab) begin(src sources.FlowSource, msg string) {
 	if ps, ok := src.(*pyagent.Source); ok {
 		ps.SetOutput(out)
 	}
-	s := StartSession(context.Background(), src, out, 0)
+	s := StartSession(context.Background(), src, out, f.load.limit())
 	f.session.Store(s)
 	f.mu.Lock()
 	f.seenVersion, f.seenOutput, f.seenFilter, f.visible = 0, 0, "", nil
@@ -358,7 +354,7 @@ func showFrameSource(u *ui, view *widgets.SourceView, async func(func()), frame 
 	}
 	path := frame.File
 	async(func() {
-		txt, err := LoadSource(path, line)
+		txt, err := LoadSourceOf(u.shownTrace(), path, line)
 		fyne.Do(func() {
 			if err != nil {
 				view.ShowMessage(path, line, err.Error())
@@ -383,7 +379,7 @@ func (f *flowTab) tick() {
 	v := s.Trace.Version()
 	ov := s.Output.Version()
 	f.mu.Lock()
-	changed := v != f.seenVersion || ov != f.seenOutput || q != f.seenFilter || (f.reported != s && !s.Running())
+	changed := v != f.seenVersion || ov != f.seenOutput || q != f.seenFilter || (f.reported != s && !s.Running()) || f.load.changed(s)
 	refilter := q != "" && (v != f.seenVersion || q != f.seenFilter)
 	clear := q == "" && f.seenFilter != ""
 	f.mu.Unlock()
@@ -426,12 +422,13 @@ func (f *flowTab) apply() {
 		}
 		f.tree.Update()
 	}
+	f.load.apply(s)
 	lines, dropped, _ := s.Output.Snapshot()
 	f.console.SetLines(lines, dropped)
 	st := s.Trace.Stats()
 	stats := fmt.Sprintf("%d events · %d threads · %d functions", st.Events, st.Threads, st.Frames)
 	if st.Dropped > 0 {
-		stats += fmt.Sprintf(" · dropped %d events (limit %d)", st.Dropped, st.Limit)
+		stats += fmt.Sprintf(" · memory limit: %d events not kept (callgraph exact)", st.Dropped)
 	}
 	if vis != nil {
 		stats += fmt.Sprintf(" · %d match", vis.Matches())
@@ -448,7 +445,7 @@ func (f *flowTab) apply() {
 	if report {
 		f.start.Enable()
 		f.stopBtn.Disable()
-		f.u.setStatus(endMessage(s), s.Err() != nil)
+		f.u.setStatus(endMessage(s)+f.load.notes(s), s.Err() != nil)
 		if _, ok := s.Source().(*pyagent.Attacher); ok {
 			f.attachEnded(s)
 		}

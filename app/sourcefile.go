@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"flowscape/tracer"
 )
 
 // Limits for showing a source file.
@@ -113,4 +116,46 @@ func LoadSource(path string, line int) (SourceText, error) {
 		out.Note = note
 	}
 	return out, nil
+}
+
+// LoadSourceOf is LoadSource with a fallback for a file that cannot be
+// read: the source the trace file carried (VizTracer's file_info), when
+// tr has it.
+func LoadSourceOf(tr *tracer.Trace, path string, line int) (SourceText, error) {
+	txt, err := LoadSource(path, line)
+	if err == nil || tr == nil {
+		return txt, err
+	}
+	text, ok := tr.Source(path)
+	if !ok {
+		return txt, err
+	}
+	return embeddedSource(text, line, err), nil
+}
+
+// embeddedSource shows text the way LoadSource shows a file, saying where
+// it came from and why.
+func embeddedSource(text string, line int, why error) SourceText {
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	out := SourceText{First: 1}
+	first, last := 0, len(lines)
+	if len(text) > sourceHugeSize {
+		first = max(0, min(line-1-sourceWindow/2, len(lines)-1))
+		last = min(len(lines), first+sourceWindow)
+		out.First = first + 1
+	}
+	cut := false
+	for _, l := range lines[first:last] {
+		l = strings.TrimSuffix(l, "\r")
+		if len(l) > sourceMaxLine {
+			l = l[:sourceMaxLine]
+			cut = true
+		}
+		out.Lines = append(out.Lines, strings.ReplaceAll(l, "\t", "    "))
+	}
+	out.Note = fmt.Sprintf("from the trace file (%v)", why)
+	if cut {
+		out.Note += fmt.Sprintf("; lines longer than %d characters are cut", sourceMaxLine)
+	}
+	return out
 }

@@ -1,0 +1,161 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"flowscape/tracer"
+)
+
+// Open trace… reads every format into the tree, and says how it read it.
+func TestFlowTabOpensEveryFormat(t *testing.T) {
+	u := newTestUI(t)
+	for _, tt := range []struct{ file, format, root string }{
+		{"speedscope_0.1.2_simple-sampled.speedscope.json", "speedscope", "a"},
+		{"callgrind_callgrind.name-compression.log", "callgrind", "main"},
+		{"stackcollapse_simple.txt", "collapsed", "a"},
+		{"viztracer_logging_integration.json", "chrome", "builtins.exec"},
+	} {
+		t.Run(tt.format, func(t *testing.T) {
+			u.flow.openTrace(filepath.Join(interop, tt.file))
+			got := waitStatus(t, u, "Finished")
+			assert.Contains(t, got, "read as "+tt.format)
+			tr := u.flow.tree.Trace()
+			require.NotNil(t, tr)
+			th := tr.Threads()[0]
+			roots := tr.Roots(th.TID)
+			require.NotEmpty(t, roots)
+			n, _ := tr.Node(roots[0])
+			assert.Equal(t, tt.root, n.Frame.Func)
+			assert.False(t, u.flow.load.row.Visible(), "the progress bar goes once the file is read")
+		})
+	}
+	// what the reader could not show is said
+	assert.Contains(t, u.status.Text, "41 instant events (not calls, not shown)")
+
+	u.flow.openTrace(filepath.Join(interop, "speedscope_invalid_incomplete-trace.json"))
+	got := waitStatus(t, u, "Error")
+	assert.Contains(t, got, "event 1")
+	assert.Contains(t, got, "still open at the end")
+}
+
+// A followed file grows in the tree while it is written; the bar says how
+// much was read, and Cancel stops reading and keeps what was read.
+func TestFlowTabFollowAndCancel(t *testing.T) {
+	u := newTestUI(t)
+	path := filepath.Join(t.TempDir(), "live.json")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	write := func(i int) {
+		_, err := fmt.Fprintf(f, `{"ph":"B","name":"step%d (a.py:%d)","ts":%d,"pid":1,"tid":1},`+"\n"+`{"ph":"E","ts":%d,"pid":1,"tid":1},`+"\n", i, i+1, 10*i, 10*i+5)
+		require.NoError(t, err)
+	}
+	_, err = f.WriteString("[\n")
+	require.NoError(t, err)
+	write(0)
+
+	u.flow.load.follow.SetChecked(true)
+	u.flow.openTrace(path)
+	assert.Contains(t, u.status.Text, "Following "+path)
+	assert.True(t, u.flow.load.row.Visible())
+	rows := func() int {
+		tr := u.flow.tree.Trace()
+		if len(tr.Threads()) == 0 {
+			return 0
+		}
+		return len(tr.Roots(1))
+	}
+	for i := 1; i <= 3; i++ {
+		write(i)
+		deadline := time.Now().Add(20 * time.Second)
+		for rows() < i+1 && time.Now().Before(deadline) {
+			u.flow.tick()
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.Equal(t, i+1, rows(), "call %d shows while the file is written", i)
+	}
+	u.flow.tick()
+	fyne.DoAndWait(func() {})
+	assert.Contains(t, u.flow.load.label.Text, "following:")
+
+	test.Tap(u.flow.load.cancel)
+	got := waitStatus(t, u, "Stopped")
+	assert.Contains(t, got, "8 events kept")
+	assert.False(t, u.flow.load.row.Visible())
+}
+
+// The memory limit the user sets bounds the next trace, and reaching it is
+// said in the status bar and the stats.
+func TestFlowTabMemoryLimit(t *testing.T) {
+	u := newTestUI(t)
+	l := u.flow.load
+	assert.Equal(t, "keep ≤ 480 MB", l.memory.Selected)
+	assert.Equal(t, tracer.DefaultLimit, l.limit())
+	l.memory.SetSelected("keep ≤ 120 MB")
+	assert.Equal(t, 5_000_000, l.limit())
+	assert.Equal(t, 120, fyne.CurrentApp().Preferences().Int(prefMemory), "the choice is kept")
+
+	// 1 MB: 41 666 events; the file has 60 000
+	l.memMB.Store(1)
+	path := filepath.Join(t.TempDir(), "many.json")
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 30_000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"ph":"X","name":"f (a.py:1)","ts":%d,"dur":1,"tid":1}`, 2*i)
+	}
+	b.WriteString("]")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	u.flow.openTrace(path)
+	got := waitStatus(t, u, "Finished")
+	assert.Contains(t, got, "the memory limit (1 MB, 41666 events) was reached: 18334 later events are not in the tree, the callgraph still counts them")
+	assert.Contains(t, u.stats.Text, "memory limit: 18334 events not kept (callgraph exact)")
+	assert.Equal(t, int64(30_000), u.flow.tree.Trace().Callgraph().Nodes[0].Calls)
+}
+
+// Double-clicking a call of a VizTracer file whose source is not on disk
+// shows the source the file carried.
+func TestFlowTabEmbeddedSource(t *testing.T) {
+	u := newTestUI(t)
+	u.flow.openTrace(filepath.Join(interop, "viztracer_multithread.json"))
+	waitStatus(t, u, "Finished")
+	tr := u.flow.tree.Trace()
+	var fib tracer.Frame
+	for _, f := range tr.FrameList() {
+		if f.Func == "fib" {
+			fib = f
+		}
+	}
+	require.NotEmpty(t, fib.File)
+	_, err := os.Stat(fib.File)
+	require.True(t, os.IsNotExist(err), "the test wants %s not to exist", fib.File)
+	u.flow.openSource(tracer.Node{Frame: fib, Line: int32(fib.Line)})
+	fyne.DoAndWait(func() {})
+	assert.Equal(t, "def fib(n):", u.flow.source.TargetText())
+	assert.Contains(t, u.flow.source.Note(), "from the trace file")
+	assert.Contains(t, u.status.Text, "fib  "+fib.File)
+}
+
+func TestLoadSourceOf(t *testing.T) {
+	tr := tracer.NewTrace(0)
+	tr.EmbeddedSource("/nowhere/x.py", "a = 1\n\tdef f():\n    pass\n")
+	got, err := LoadSourceOf(tr, "/nowhere/x.py", 2)
+	require.NoError(t, err)
+	assert.Equal(t, SourceText{First: 1, Lines: []string{"a = 1", "    def f():", "    pass"}, Note: "from the trace file (/nowhere/x.py no longer exists)"}, got)
+	_, err = LoadSourceOf(tr, "/nowhere/y.py", 1)
+	assert.ErrorContains(t, err, "/nowhere/y.py no longer exists")
+	_, err = LoadSourceOf(nil, "/nowhere/y.py", 1)
+	assert.Error(t, err)
+}
