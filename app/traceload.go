@@ -25,10 +25,10 @@ var memoryChoices = []int{120, 480, 1200, 2400}
 
 const (
 	defaultMemoryMB = 480 // 20 M events, tracer.DefaultLimit
-	prefMemory       = "flow.eventMemoryMB"
+	prefMemory      = "flow.eventMemoryMB"
 )
 
-func memoryLabel(mb int) string { return "keep ≤ " + sizeLabel(int64(mb) * 1_000_000) }
+func memoryLabel(mb int) string { return "keep ≤ " + sizeLabel(int64(mb)*1_000_000) }
 
 // sizeLabel says n bytes in MB or GB.
 func sizeLabel(n int64) string {
@@ -60,8 +60,8 @@ type traceLoader struct {
 	follow *widget.Check
 	memory *widget.Select
 
-	mu     sync.Mutex
-	loads  map[*Session]*loadState // files being read or read, by session
+	mu    sync.Mutex
+	loads map[*Session]*loadState // files being read or read, by session
 	memMB atomic.Int64
 }
 
