@@ -100,3 +100,53 @@ func TestFlowTabAttachPauseDetach(t *testing.T) {
 		t.Error("Restart should attach again")
 	}
 }
+
+// flowscape trace --pid with each backend, against a real process.
+func TestTracePidCommand(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("attaching needs root")
+	}
+	py := "/usr/bin/python3.11"
+	if _, err := os.Stat(py); err != nil {
+		py = testInterpreters(t)[0].Path
+	}
+	prog := filepath.Join(t.TempDir(), "busy.py")
+	src := "import time\ndef work(k):\n    return k + 1\nk = 0\nwhile True:\n    k = work(k)\n    time.sleep(0.001)\n"
+	if err := os.WriteFile(prog, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := exec.Command(py, prog)
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = target.Process.Kill(); _ = target.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	pid := strconv.Itoa(target.Process.Pid)
+
+	if _, err := exec.LookPath("gdb"); err == nil {
+		out := filepath.Join(t.TempDir(), "att.json")
+		_, stderr, code := runCmd(t, "trace", "--pid", pid, "--duration", "1s", "-o", out)
+		if code != 0 || !strings.Contains(stderr, "detached;") {
+			t.Fatalf("trace --pid: %d: %s", code, stderr)
+		}
+		js, _, code := runCmd(t, "callgraph", "--format", "json", out)
+		if code != 0 || !strings.Contains(js, `"function":"work"`) {
+			t.Errorf("no calls of work in the attached trace: %.200s", js)
+		}
+	}
+
+	_, stderr, code := runCmd(t, "trace", "--pid", pid, "--backend", "dtrace")
+	if code != 1 || !strings.Contains(stderr, "not available on Linux") {
+		t.Errorf("dtrace backend: %d: %s", code, stderr)
+	}
+	_, stderr, code = runCmd(t, "trace", "--pid", pid, "--backend", "nope")
+	if code != 1 || !strings.Contains(stderr, `--backend "nope"`) {
+		t.Errorf("bad backend: %d: %s", code, stderr)
+	}
+	if _, err := exec.LookPath("bpftrace"); err == nil && py == "/usr/bin/python3.11" {
+		stdout, stderr, code := runCmd(t, "trace", "--pid", pid, "--backend", "usdt", "--duration", "2s")
+		if code != 0 || !strings.Contains(stdout, "work (") || !strings.Contains(stderr, "gh-98894") {
+			t.Errorf("usdt backend: %d: %s %s", code, stdout, stderr)
+		}
+	}
+}

@@ -12,12 +12,13 @@ import (
 
 	"flowscape/sources"
 	"flowscape/sources/pyagent"
+	"flowscape/sources/pyusdt"
 	"flowscape/sources/replay"
 	"flowscape/tracer"
 )
 
 func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("trace", "flowscape trace [-o FILE] [--c-calls] [--limit N] [--hook auto|c|python] -- PYTHON SCRIPT [ARGS...]\n       flowscape trace --pid PID [--duration D] [--wait D] [-o FILE] [--c-calls] [--hook auto|c|python]", stderr)
+	fs := newFlags("trace", "flowscape trace [-o FILE] [--c-calls] [--limit N] [--hook auto|c|python] -- PYTHON SCRIPT [ARGS...]\n       flowscape trace --pid PID [--backend agent|usdt|dtrace] [--duration D] [--wait D] [-o FILE] [--c-calls] [--hook auto|c|python] [--usdt-lines]", stderr)
 	out := fs.String("o", "trace.json", "write the trace to `FILE` (Chrome Trace Event JSON)")
 	ccalls := fs.Bool("c-calls", false, "record calls of C functions too (slower)")
 	limit := fs.Int("limit", 0, "keep at most `N` events (0: 20 million); call counts stay exact beyond it")
@@ -25,11 +26,16 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	pid := fs.Int("pid", 0, "attach to the running Python process `PID` instead of launching one (Ctrl-C detaches)")
 	duration := fs.Duration("duration", 0, "with --pid: detach after `D` (e.g. 10s; 0: at Ctrl-C or when the process exits)")
 	wait := fs.Duration("wait", pyagent.AttachTimeout, "with --pid: how long the process's main thread may take to run the injected agent")
+	backend := fs.String("backend", "agent", "with --pid: `BACKEND` agent (inject the agent: every call, live), usdt (count calls per function from the interpreter's USDT probes with bpftrace; no injection) or dtrace")
+	usdtLines := fs.Bool("usdt-lines", false, "with --backend usdt: attach the line probe too so entries fire on Python 3.11 (CPython gh-98894; "+pyusdt.LineModeCost+")")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	if *hook != "auto" && *hook != "c" && *hook != "python" {
 		return errorf(stderr, "trace: --hook %q: want auto, c or python", *hook)
+	}
+	if *pid != 0 && *backend != "agent" {
+		return probeTrace(*backend, pyusdt.Config{PID: *pid, LineMode: *usdtLines}, *duration, *out, stdout, stderr)
 	}
 	if *pid != 0 {
 		return attachTrace(pyagent.AttachConfig{PID: *pid, CCalls: *ccalls, PythonHook: *hook == "python", Timeout: *wait}, *hook == "c", *duration, *limit, *out, stderr)

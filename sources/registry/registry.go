@@ -10,6 +10,7 @@ import (
 	"flowscape/sources/landfile"
 	"flowscape/sources/procstat"
 	"flowscape/sources/pyagent"
+	"flowscape/sources/pydtrace"
 	"flowscape/sources/pyusdt"
 	"flowscape/sources/replay"
 )
@@ -19,6 +20,7 @@ func Default() *sources.Registry {
 	r, err := sources.NewRegistry(map[string]sources.Backend{
 		pyagent.Name:  pyagent.Backend{},
 		pyusdt.Name:   pyusdt.Backend{},
+		pydtrace.Name: pydtrace.Backend{},
 		bpftrace.Name: bpftrace.Backend{},
 		dtrace.Name:   dtrace.Backend{},
 		procstat.Name: procstat.Backend{},
