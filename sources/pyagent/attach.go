@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"flowscape/assets"
+	"flowscape/sources"
 	"flowscape/tracer"
 )
 
@@ -349,4 +350,37 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " / ")
+}
+
+// AttachName is the attach backend's registry name.
+const AttachName = "python-attach"
+
+// AttachBackend describes attaching to running Pythons.
+type AttachBackend struct{}
+
+var _ sources.Backend = AttachBackend{}
+
+// Info says whether gdb is there and ptrace is allowed.
+func (AttachBackend) Info(context.Context) sources.Info {
+	info := sources.Info{
+		Name:    AttachName,
+		Kind:    sources.KindCodeFlow,
+		Summary: "attach to a running Python (3.8+) by pid: gdb queues the agent with Py_AddPendingCall, every thread is traced, Stop detaches and the process runs on",
+	}
+	if _, err := exec.LookPath("gdb"); err != nil {
+		info.Reason = "gdb is not installed (apt-get install gdb)"
+		return info
+	}
+	scope := ptraceScope()
+	switch {
+	case os.Geteuid() == 0:
+		info.Detail = "running as root: any Python process can be traced"
+	case scope == "0":
+		info.Detail = "kernel.yama.ptrace_scope is 0: your own processes can be traced"
+	default:
+		info.Reason = fmt.Sprintf("ptrace of other processes is restricted (kernel.yama.ptrace_scope=%s): run as root, with CAP_SYS_PTRACE, or set it to 0", scope)
+		return info
+	}
+	info.Available = true
+	return info
 }

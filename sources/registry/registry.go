@@ -18,15 +18,16 @@ import (
 // Default returns the registry of all built-in backends.
 func Default() *sources.Registry {
 	r, err := sources.NewRegistry(map[string]sources.Backend{
-		pyagent.Name:  pyagent.Backend{},
-		pyusdt.Name:   pyusdt.Backend{},
-		pydtrace.Name: pydtrace.Backend{},
-		bpftrace.Name: bpftrace.Backend{},
-		dtrace.Name:   dtrace.Backend{},
-		procstat.Name: procstat.Backend{},
-		replay.Name:   replay.Backend{},
-		hostland.Name: hostland.Backend{},
-		landfile.Name: landfile.Backend{},
+		pyagent.Name:       pyagent.Backend{},
+		pyagent.AttachName: pyagent.AttachBackend{},
+		pyusdt.Name:        pyusdt.Backend{},
+		pydtrace.Name:      pydtrace.Backend{},
+		bpftrace.Name:      bpftrace.Backend{},
+		dtrace.Name:        dtrace.Backend{},
+		procstat.Name:      procstat.Backend{},
+		replay.Name:        replay.Backend{},
+		hostland.Name:      hostland.Backend{},
+		landfile.Name:      landfile.Backend{},
 	})
 	if err != nil {
 		panic(err) // the table above is fixed at compile time
