@@ -179,7 +179,8 @@ func TestSyscallsStopsWhenThePIDExits(t *testing.T) {
 	if _, err := bpftrace.Check(); err != nil {
 		t.Skipf("skipped: %v", err)
 	}
-	cmd := exec.Command("sh", "-c", "sleep 0.5; i=0; while [ $i -lt 100 ]; do echo x >/dev/null; i=$((i+1)); done; sleep 0.5")
+	// Writes for a few seconds (however long bpftrace takes to attach), then exits.
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 200 ]; do echo x >/dev/null; sleep 0.01; i=$((i+1)); done")
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()

@@ -12,7 +12,7 @@ import (
 )
 
 // mapPrefix starts the names of the script's maps of counts
-// (@flowscape_calls0 and @flowscape_calls1 take turns).
+// (@flowscape_calls0, 1 and 2 take turns).
 const mapPrefix = "@flowscape_calls"
 
 // Parser reads the script's `bpftrace -f json` output one line at a time
@@ -97,12 +97,14 @@ func (p *Parser) printf(text string) (syscalls.Interval, bool, error) {
 				return syscalls.Interval{}, false, fmt.Errorf("bpftrace output line %d: %s before ready", p.line, f[1])
 			}
 			length := ns - p.lastNS
-			if length < 0 {
-				length = 0
-			}
-			iv := syscalls.Interval{End: time.Duration(ns), Length: time.Duration(length), Samples: p.pending}
-			p.lastNS, p.pending = ns, nil
 			p.ended = f[1] == "end"
+			if length <= 0 && len(p.pending) == 0 {
+				// The script's first tick reports the empty interval
+				// before the first one.
+				return syscalls.Interval{}, false, nil
+			}
+			iv := syscalls.Interval{End: time.Duration(ns), Length: time.Duration(max(length, 0)), Samples: p.pending}
+			p.lastNS, p.pending = ns, nil
 			return iv, true, nil
 		}
 	}
