@@ -34,7 +34,7 @@ func cmdGUI(args []string, stderr io.Writer) int {
 	fs.BoolVar(&o.noDemo, "no-demo", false, "do not trace the demo program at start")
 	fs.StringVar(&o.python, "python", "", "trace with the interpreter at `PATH`")
 	fs.StringVar(&o.open, "open", "", "open the trace `FILE` instead of tracing")
-	fs.StringVar(&o.landscape, "landscape", "", "show the landscape `FILE` (landscaper JSON, hwloc XML, Flowscape JSON) instead of this machine")
+	fs.StringVar(&o.landscape, "landscape", "", "show the landscape `FILE` (landscaper JSON, hwloc XML, Flowscape JSON; demo: a generated cloud) instead of this machine")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -117,7 +118,7 @@ func newLandscapeTab(u *ui) *landscapeTab {
 		t.setState(func() { t.typ = s }, true)
 	})
 	t.types.Selected = allTypes
-	t.folded = widget.NewCheck("Fold large groups", func(on bool) {
+	t.folded = widget.NewCheck("Fold groups", func(on bool) {
 		t.setState(func() { t.foldOn, t.foldSet = on, false }, true)
 	})
 	t.folded.Checked = true
@@ -144,6 +145,7 @@ func newLandscapeTab(u *ui) *landscapeTab {
 func (t *landscapeTab) content() fyne.CanvasObject {
 	open := widget.NewButtonWithIcon("Open…", theme.FolderOpenIcon(), t.openDialog)
 	local := widget.NewButtonWithIcon("This machine", theme.ComputerIcon(), func() { t.showLocal() })
+	demo := widget.NewButtonWithIcon("Demo cloud", theme.GridIcon(), func() { t.showDemo() })
 	zoomIn := widget.NewButtonWithIcon("", theme.ZoomInIcon(), func() { t.view.ZoomBy(1.25) })
 	zoomOut := widget.NewButtonWithIcon("", theme.ZoomOutIcon(), func() { t.view.ZoomBy(0.8) })
 	fit := widget.NewButtonWithIcon("Fit", theme.ViewRestoreIcon(), t.view.Fit)
@@ -151,8 +153,8 @@ func (t *landscapeTab) content() fyne.CanvasObject {
 	for _, l := range []string{landscape.Service, landscape.Virtual, landscape.Physical} {
 		checks.Add(t.layers[l])
 	}
-	search := container.NewGridWrap(fyne.NewSize(220, t.search.MinSize().Height), t.search)
-	bar := container.NewHBox(local, open, widget.NewSeparator(), search, checks, t.types, t.folded,
+	search := container.NewGridWrap(fyne.NewSize(180, t.search.MinSize().Height), t.search)
+	bar := container.NewHBox(local, open, demo, widget.NewSeparator(), search, checks, t.types, t.folded,
 		widget.NewSeparator(), zoomOut, zoomIn, fit)
 	side := container.NewVScroll(t.details)
 	mapArea := container.NewBorder(nil, container.NewVBox(t.timeBar, container.NewBorder(nil, nil, nil, landscapeLegend(), t.info)), nil, nil, t.view)
@@ -183,6 +185,10 @@ func (t *landscapeTab) startup(ctx context.Context) {
 	t.ctx = ctx
 	t.mu.Unlock()
 	if p := t.u.opts.landscape; p != "" {
+		if _, err := os.Stat(p); err != nil && p == "demo" {
+			t.showDemo()
+			return
+		}
 		t.openFile(p)
 		return
 	}
@@ -233,6 +239,24 @@ func (t *landscapeTab) showLocal() {
 			}
 		}}
 		_ = src.Run(ctx) // ends when ctx does
+	})
+}
+
+// demoName is what the generated demo landscape is called.
+const demoName = "demo cloud (generated: racks, hosts, VMs, volumes, networks, services)"
+
+// showDemo shows a generated data center of 1 000 nodes with six hours of
+// VMs coming and going.
+func (t *landscapeTab) showDemo() {
+	t.switchSource(demoName, func(ctx context.Context, _ *landscape.Landscape) {
+		start := landscape.Time(time.Now().Add(-6 * time.Hour).Unix())
+		l := landscape.GenerateHistory(1000, 6, start, 1)
+		t.mu.Lock()
+		if t.source == demoName {
+			t.land = l
+		}
+		t.mu.Unlock()
+		t.dirty.Store(true)
 	})
 }
 

@@ -178,6 +178,17 @@ func waitInfo(t *testing.T, tab *landscapeTab, want string) {
 	t.Fatalf("info never said %q; it says %q", want, tab.info.Text)
 }
 
+func TestLandscapeTabDemoCloud(t *testing.T) {
+	tab := newTestLandscape(t)
+	tab.showDemo()
+	waitInfo(t, tab, "demo cloud")
+	assert.Contains(t, tab.info.Text, "· showing")
+	assert.Less(t, len(tab.view.Graph().Nodes), 300, "1 000 nodes start folded")
+	assert.True(t, tab.timeBar.Visible())
+	assert.Equal(t, float64(6), tab.slider.Max)
+	assert.Contains(t, shownIDs(tab), landscape.GroupID("rack0", "vm"))
+}
+
 func TestLandscapeTabWatchesFile(t *testing.T) {
 	tab := newTestLandscape(t)
 	path := filepath.Join(t.TempDir(), "land.json")

@@ -29,10 +29,12 @@ func GroupID(owner, typ string) string { return GroupPrefix + owner + ":" + typ 
 
 // Owner returns, for every node, the containment root it belongs to: its
 // machine (or rack). A node outside any containment tree belongs to what
-// it runs on or is deployed on, transitively; failing that, to itself.
+// it runs on or is deployed on, transitively, or else to the owner of the
+// one node that requires it (a VM's volume); failing that, to itself.
 func Owner(g *Graph) map[string]string {
 	parent := map[string]string{}
 	host := map[string]string{}
+	requiredBy := map[string]string{} // "" when required by several
 	for _, e := range g.Edges {
 		switch {
 		case IsContainment(e.Label):
@@ -42,6 +44,12 @@ func Owner(g *Graph) map[string]string {
 		case e.Label == RunsOn || e.Label == DeployedOn:
 			if _, ok := host[e.Source]; !ok && e.Source != e.Target {
 				host[e.Source] = e.Target
+			}
+		case e.Label == Requires && e.Source != e.Target:
+			if _, ok := requiredBy[e.Target]; ok {
+				requiredBy[e.Target] = ""
+			} else {
+				requiredBy[e.Target] = e.Source
 			}
 		}
 	}
@@ -59,6 +67,8 @@ func Owner(g *Graph) map[string]string {
 			o = find(p, depth+1)
 		} else if h, ok := host[id]; ok {
 			o = find(h, depth+1)
+		} else if r := requiredBy[id]; r != "" {
+			o = find(r, depth+1)
 		}
 		owner[id] = o
 		return o

@@ -50,3 +50,38 @@ func Generate(n int, seed uint64) *Graph {
 	}
 	return NewGraph(nodes, edges)
 }
+
+// GenerateHistory builds a landscape of about n nodes with steps changes,
+// an hour apart from start: at each step some VMs (with their volumes and
+// services) are gone and others are back, as in a cloud that is used.
+func GenerateHistory(n, steps int, start Time, seed uint64) *Landscape {
+	full := Generate(n, seed)
+	l := New()
+	for k := range steps + 1 {
+		rng := rand.New(rand.NewPCG(seed+uint64(k), 0x5eed))
+		gone := map[string]bool{}
+		if k > 0 {
+			for i := range full.Nodes {
+				if nd := &full.Nodes[i]; nd.Type == "vm" && rng.IntN(10) == 0 {
+					gone[nd.ID] = true
+					gone[nd.ID+"-vol"] = true
+					gone[nd.ID+"-svc"] = true
+				}
+			}
+		}
+		var nodes []Node
+		for _, nd := range full.Nodes {
+			if !gone[nd.ID] {
+				nodes = append(nodes, nd)
+			}
+		}
+		var edges []Edge
+		for _, e := range full.Edges {
+			if !gone[e.Source] && !gone[e.Target] {
+				edges = append(edges, e)
+			}
+		}
+		l.Record(start+Time(k)*3600, NewGraph(nodes, edges))
+	}
+	return l
+}

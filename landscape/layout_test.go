@@ -135,6 +135,28 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
+func TestGenerateHistory(t *testing.T) {
+	l := landscape.GenerateHistory(500, 4, 1_700_000_000, 1)
+	times := l.Times()
+	if len(times) != 5 {
+		t.Fatalf("times %v, want 5", times)
+	}
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(times); i++ {
+		d := l.Diff(times[i-1], times[i])
+		if d.Empty() {
+			t.Errorf("nothing changed at step %d", i)
+		}
+		for _, n := range append(d.AddedNodes, d.RemovedNodes...) {
+			if n.Layer == landscape.Physical {
+				t.Errorf("physical %s changed at step %d", n.ID, i)
+			}
+		}
+	}
+}
+
 func benchLayout(b *testing.B, n int) {
 	g := landscape.Generate(n, 1)
 	b.ReportAllocs()

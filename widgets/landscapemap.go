@@ -507,8 +507,8 @@ const maxEdgeLabels = 40
 // middle, so that what it is connected to, and how, can be read.
 func (r *landscapeMapRenderer) edgeLabels(w, h float64) {
 	m := r.m
-	if m.selected < 0 {
-		return
+	if m.selected < 0 || landscape.NodeWidth*m.zoom < 40 {
+		return // no room for them between the boxes
 	}
 	sel := m.graph.Nodes[m.selected].ID
 	k := 0
