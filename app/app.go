@@ -20,9 +20,12 @@ Usage:
   flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE] [--landscape FILE] [SCRIPT [ARGS...]]
         open the window; by default it traces the bundled demo program and
         maps this machine's landscape (--landscape shows a file instead)
-  flowscape trace [-o FILE] [--c-calls] [--limit N] -- PYTHON SCRIPT [ARGS...]
+  flowscape trace [-o FILE] [--c-calls] [--limit N] [--hook auto|c|python] -- PYTHON SCRIPT [ARGS...]
         run SCRIPT under PYTHON, tracing every call; write a Chrome Trace
         Event JSON file (Perfetto and chrome://tracing open it)
+  flowscape trace --pid PID [--duration D] [--backend agent|usdt|dtrace] [-o FILE]
+        attach to a running Python process and trace it until Ctrl-C or D;
+        it runs on after the detach (usdt: count calls from its probes)
   flowscape flow FILE
         print the code flow of a trace file, one line per call and return
   flowscape convert [--from FMT] [--to FMT] [--limit N] IN OUT
