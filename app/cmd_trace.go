@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,7 +36,13 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return errorf(stderr, "trace: --hook %q: want auto, c or python", *hook)
 	}
 	if *pid != 0 && *backend != "agent" {
-		return probeTrace(*backend, pyusdt.Config{PID: *pid, LineMode: *usdtLines}, *duration, *out, stdout, stderr)
+		counts := "" // the counts go to a file only when -o says so
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "o" {
+				counts = *out
+			}
+		})
+		return probeTrace(*backend, pyusdt.Config{PID: *pid, LineMode: *usdtLines}, *duration, counts, stdout, stderr)
 	}
 	if *pid != 0 {
 		return attachTrace(pyagent.AttachConfig{PID: *pid, CCalls: *ccalls, PythonHook: *hook == "python", Timeout: *wait}, *hook == "c", *duration, *limit, *out, stderr)
