@@ -579,6 +579,29 @@ class Agent:
         except Exception:
             pass
 
+    def start(self, argv, hook_note):
+        """Starts the flusher thread and says hello."""
+        self.flusher = threading.Thread(target=self.run_flusher, name="flowscape-flusher", daemon=True)
+        self.flusher.start()
+        while self.flusher.native_id is None:
+            time.sleep(0.001)
+        self.send_json(
+            ord("H"),
+            {
+                "pid": os.getpid(),
+                "version": "%d.%d.%d" % sys.version_info[:3],
+                "executable": sys.executable,
+                "mode": self.mode + (" (C hook)" if self.chook is not None else ""),
+                "hook": "c" if self.chook is not None else "python",
+                "hook_note": hook_note,
+                "c_calls": self.c_calls,
+                "start_ns": time.monotonic_ns(),
+                "argv": argv,
+                "agent_tids": [self.flusher.native_id],
+                "attached": self.attached,
+            },
+        )
+
     def finish(self, reason="exit"):
         """Flush everything and say goodbye; called once at interpreter exit."""
         if self.dead:
@@ -664,26 +687,7 @@ def attach(sock_path, c_calls=False, hook_dir="", hook_note="", flush_ms=20, pat
                 "with the Python hook only the main thread and new threads are traced "
                 "(the C hook traces them all)"
             )
-        agent.flusher = threading.Thread(target=agent.run_flusher, name="flowscape-flusher", daemon=True)
-        agent.flusher.start()
-        while agent.flusher.native_id is None:
-            time.sleep(0.001)
-        agent.send_json(
-            ord("H"),
-            {
-                "pid": os.getpid(),
-                "version": "%d.%d.%d" % sys.version_info[:3],
-                "executable": sys.executable,
-                "mode": agent.mode + (" (C hook)" if chook is not None else ""),
-                "hook": "c" if chook is not None else "python",
-                "hook_note": note,
-                "c_calls": c_calls,
-                "start_ns": time.monotonic_ns(),
-                "argv": list(sys.argv),
-                "agent_tids": [agent.flusher.native_id],
-                "attached": True,
-            },
-        )
+        agent.start(list(sys.argv), note)
         import atexit
 
         atexit.register(agent.finish)
@@ -739,23 +743,7 @@ def main():
     main_mod.__builtins__ = __builtins__
     sys.modules["__main__"] = main_mod
 
-    agent.flusher = threading.Thread(target=agent.run_flusher, name="flowscape-flusher", daemon=True)
-    agent.flusher.start()
-    agent.send_json(
-        ord("H"),
-        {
-            "pid": os.getpid(),
-            "version": "%d.%d.%d" % sys.version_info[:3],
-            "executable": sys.executable,
-            "mode": agent.mode + (" (C hook)" if chook is not None else ""),
-            "hook": "c" if chook is not None else "python",
-            "hook_note": hook_note,
-            "c_calls": c_calls,
-            "start_ns": time.monotonic_ns(),
-            "argv": argv,
-            "agent_tids": [agent.flusher.native_id],
-        },
-    )
+    agent.start(argv, hook_note)
     import atexit
 
     atexit.register(agent.finish)
