@@ -28,7 +28,7 @@ const (
 	prefMemory      = "flow.eventMemoryMB"
 )
 
-func memoryLabel(mb int) string { return "keep ≤ " + sizeLabel(int64(mb)*1_000_000) }
+func memoryLabel(mb int) string { return "≤ " + sizeLabel(int64(mb)*1_000_000) }
 
 // sizeLabel says n bytes in MB or GB.
 func sizeLabel(n int64) string {

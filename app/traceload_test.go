@@ -99,9 +99,9 @@ func TestFlowTabFollowAndCancel(t *testing.T) {
 func TestFlowTabMemoryLimit(t *testing.T) {
 	u := newTestUI(t)
 	l := u.flow.load
-	assert.Equal(t, "keep ≤ 480 MB", l.memory.Selected)
+	assert.Equal(t, "≤ 480 MB", l.memory.Selected)
 	assert.Equal(t, tracer.DefaultLimit, l.limit())
-	l.memory.SetSelected("keep ≤ 120 MB")
+	l.memory.SetSelected("≤ 120 MB")
 	assert.Equal(t, 5_000_000, l.limit())
 	assert.Equal(t, 120, fyne.CurrentApp().Preferences().Int(prefMemory), "the choice is kept")
 

@@ -98,6 +98,11 @@ func (ft *FlowTree) SetFold(on bool) {
 // threads' top-level calls), so a newcomer sees the flow without clicking.
 const autoOpenDepth = 1
 
+// autoOpenRoots is how many of a thread's top-level calls Update opens by
+// itself: every branch opened redraws the whole tree, and a trace file
+// read at full speed brings thousands of top-level calls per refresh.
+const autoOpenRoots = 10
+
 // Update re-reads the trace (new events, threads) and redraws. It opens the
 // rows of new threads and their first levels of calls, except those the
 // user closed.
@@ -106,7 +111,8 @@ func (ft *FlowTree) Update() {
 		for _, th := range ft.trace.Threads() {
 			uid := threadUID(th.TID)
 			ft.autoOpen(uid)
-			for _, root := range ft.trace.Roots(th.TID) {
+			roots := ft.trace.Roots(th.TID)
+			for _, root := range roots[:min(len(roots), autoOpenRoots)] {
 				ft.autoOpenBelow(root, 0)
 			}
 		}
