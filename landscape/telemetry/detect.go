@@ -1,0 +1,463 @@
+package telemetry
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Level is how anomalous a series or a node is.
+type Level int8
+
+// Levels, from best to worst. NoData is a node without any series.
+const (
+	NoData Level = iota - 1
+	OK
+	Warning
+	Critical
+)
+
+func (l Level) String() string {
+	switch l {
+	case OK:
+		return "ok"
+	case Warning:
+		return "warning"
+	case Critical:
+		return "critical"
+	}
+	return "no data"
+}
+
+// madToSigma turns a median absolute deviation into a standard deviation
+// for normal data; meanAbsToSigma does the same for a mean absolute one.
+const (
+	madToSigma     = 1.4826
+	meanAbsToSigma = 1.2533
+)
+
+// Config holds the detectors' parameters and the alarm thresholds. Scores
+// are in standard deviations of the series' normal behaviour.
+type Config struct {
+	Window  int     // samples in the median/MAD window
+	Alpha   float64 // EWMA smoothing of mean and variance
+	Period  int     // season length in samples for Holt-Winters; 0 turns it off
+	HWAlpha float64 // Holt-Winters level smoothing
+	HWBeta  float64 // Holt-Winters trend smoothing
+	HWGamma float64 // Holt-Winters season smoothing
+	HWDev   float64 // smoothing of Holt-Winters' deviation band
+	Warn    float64 // a sample with a score at least Warn is a hit
+	Crit    float64 // …and at least Crit a critical hit
+	K, N    int     // an alarm needs K hits among the last N samples (N ≤ 64)
+	// Floor is the smallest scale (standard deviation) a detector assumes,
+	// in the series' unit, so that a series that was constant does not
+	// score infinitely on its first change. Floors overrides it per metric.
+	Floor  float64
+	Floors map[string]float64
+	// Use turns detectors off: a nil map uses all three.
+	Use map[string]bool
+	// Capacity is the number of points kept per series.
+	Capacity int
+	// Relearn slows learning while a series is anomalous: a value that
+	// scores at least Warn is learnt (clipped) at 1/Relearn of the usual
+	// rate, so that an anomaly that lasts stays visible for a while yet a
+	// lasting change of level becomes the new normal. 0 or 1: no slowing.
+	Relearn int
+}
+
+// Detector names for Config.Use.
+const (
+	DetMAD  = "mad"
+	DetEWMA = "ewma"
+	DetHW   = "holt-winters"
+)
+
+// DefaultConfig suits series sampled every few seconds with no known
+// season: no Holt-Winters until Period is set.
+func DefaultConfig() Config {
+	return Config{
+		Window: 30, Alpha: 0.1,
+		HWAlpha: 0.05, HWBeta: 0, HWGamma: 0.2, HWDev: 0.05,
+		Warn: 4, Crit: 8, K: 3, N: 5,
+		Floor: 1e-6, Capacity: 900, Relearn: 10,
+	}
+}
+
+func (c *Config) use(name string) bool { return c.Use == nil || c.Use[name] }
+
+func (c *Config) floor(metric string) float64 {
+	if f, ok := c.Floors[metric]; ok {
+		return f
+	}
+	return c.Floor
+}
+
+// MAD scores a value by its distance from the median of the last Window
+// values, in units of their median absolute deviation scaled to a
+// standard deviation: the robust z-score.
+type MAD struct {
+	ring   []float64 // the window in arrival order
+	sorted []float64 // the same values sorted
+	pos    int
+	Floor  float64 // the smallest scale assumed
+}
+
+// NewMAD returns a MAD detector over a window of w values.
+func NewMAD(w int, floor float64) *MAD {
+	if w < 3 {
+		w = 3
+	}
+	return &MAD{ring: make([]float64, 0, w), sorted: make([]float64, 0, w), Floor: floor}
+}
+
+// Ready reports whether the window is at least half full.
+func (m *MAD) Ready() bool { return 2*len(m.ring) >= cap(m.ring) }
+
+// Median and MAD of the window (both 0 when it is empty).
+func (m *MAD) Stats() (median, mad float64) {
+	s := m.sorted
+	n := len(s)
+	if n == 0 {
+		return 0, 0
+	}
+	median = (s[(n-1)/2] + s[n/2]) / 2
+	// The deviations from the median are two sorted runs: walking left
+	// from the middle and right from it. Merge them up to the middle one.
+	i, j := (n-1)/2, n/2
+	if i == j {
+		j++
+	}
+	var prev, cur float64
+	for k := 0; k <= n/2; k++ {
+		prev = cur
+		if j >= n || (i >= 0 && median-s[i] <= s[j]-median) {
+			cur = median - s[i]
+			i--
+		} else {
+			cur = s[j] - median
+			j++
+		}
+	}
+	if n%2 == 0 {
+		return median, (prev + cur) / 2
+	}
+	return median, cur
+}
+
+// Score is x's robust z-score against the window (0 until Ready).
+func (m *MAD) Score(x float64) float64 {
+	if !m.Ready() {
+		return 0
+	}
+	med, mad := m.Stats()
+	return math.Abs(x-med) / max(mad*madToSigma, m.Floor)
+}
+
+// Add puts x in the window, dropping the oldest value when full.
+func (m *MAD) Add(x float64) {
+	if len(m.ring) < cap(m.ring) {
+		m.ring = append(m.ring, x)
+		m.sorted = append(m.sorted, x)
+		insertSorted(m.sorted, len(m.sorted)-1)
+		return
+	}
+	old := m.ring[m.pos]
+	m.ring[m.pos] = x
+	m.pos = (m.pos + 1) % len(m.ring)
+	// Replace old by x in sorted and move it into place.
+	s := m.sorted
+	k := searchFloat(s, old)
+	s[k] = x
+	for k > 0 && s[k-1] > x {
+		s[k], s[k-1] = s[k-1], s[k]
+		k--
+	}
+	for k+1 < len(s) && s[k+1] < x {
+		s[k], s[k+1] = s[k+1], s[k]
+		k++
+	}
+}
+
+func insertSorted(s []float64, k int) {
+	x := s[k]
+	for k > 0 && s[k-1] > x {
+		s[k] = s[k-1]
+		k--
+	}
+	s[k] = x
+}
+
+// searchFloat finds x in sorted s (it is there).
+func searchFloat(s []float64, x float64) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if s[h] < x {
+			lo = h + 1
+		} else {
+			hi = h
+		}
+	}
+	return lo
+}
+
+// EWMA scores a value by its distance from an exponentially weighted mean,
+// in units of the exponentially weighted standard deviation.
+type EWMA struct {
+	Alpha     float64
+	Floor     float64
+	mean, v   float64
+	n, warmup int
+}
+
+// NewEWMA returns an EWMA detector with smoothing alpha.
+func NewEWMA(alpha, floor float64) *EWMA {
+	if alpha <= 0 || alpha > 1 {
+		alpha = 0.1
+	}
+	return &EWMA{Alpha: alpha, Floor: floor, warmup: int(math.Ceil(2 / alpha))}
+}
+
+// Ready reports whether enough values have been seen (2/Alpha).
+func (e *EWMA) Ready() bool { return e.n >= e.warmup }
+
+// Mean and standard deviation so far.
+func (e *EWMA) Stats() (mean, sd float64) { return e.mean, math.Sqrt(e.v) }
+
+// Score is x's z-score (0 until Ready).
+func (e *EWMA) Score(x float64) float64 {
+	if !e.Ready() {
+		return 0
+	}
+	return math.Abs(x-e.mean) / max(math.Sqrt(e.v), e.Floor)
+}
+
+// Add updates mean and variance with x, clipped to clip standard
+// deviations from the mean (clip ≤ 0: not clipped) so that an anomaly
+// is learnt slowly rather than at once.
+func (e *EWMA) Add(x, clip float64) { e.add(x, clip, 1) }
+
+// add learns x at rate times the usual smoothing; below 1 the variance is
+// left as it is.
+func (e *EWMA) add(x, clip, rate float64) {
+	e.n++
+	if e.n == 1 {
+		e.mean = x
+		return
+	}
+	if clip > 0 && e.Ready() {
+		sd := max(math.Sqrt(e.v), e.Floor)
+		x = min(max(x, e.mean-clip*sd), e.mean+clip*sd)
+	}
+	d := x - e.mean
+	e.mean += rate * e.Alpha * d
+	if rate >= 1 {
+		e.v = (1 - e.Alpha) * (e.v + e.Alpha*d*d)
+	}
+}
+
+// HoltWinters forecasts a value from a level, a trend and a season of
+// Period samples (additive), and scores it by its distance from the
+// forecast in units of a deviation band: the smoothed absolute forecast
+// error, scaled to a standard deviation. It is ready once two seasons
+// have been seen.
+type HoltWinters struct {
+	Alpha, Beta, Gamma, DevAlpha float64
+	Period                       int
+	Floor                        float64
+	level, trend, dev            float64
+	season                       []float64
+	first                        []float64 // the first two seasons, for the start values
+	i                            int       // the season index of the next value
+}
+
+// NewHoltWinters returns a detector for a season of period samples.
+func NewHoltWinters(period int, alpha, beta, gamma, devAlpha, floor float64) *HoltWinters {
+	return &HoltWinters{Alpha: alpha, Beta: beta, Gamma: gamma, DevAlpha: devAlpha, Period: period, Floor: floor,
+		first: make([]float64, 0, 2*period)}
+}
+
+// Ready reports whether two seasons have been seen.
+func (h *HoltWinters) Ready() bool { return h.season != nil }
+
+// Forecast is the value expected next, and the band's half-width of one
+// standard deviation.
+func (h *HoltWinters) Forecast() (f, sd float64) {
+	return h.level + h.trend + h.season[h.i], max(h.dev*meanAbsToSigma, h.Floor)
+}
+
+// Score is x's distance from the forecast in standard deviations (0
+// until Ready).
+func (h *HoltWinters) Score(x float64) float64 {
+	if !h.Ready() {
+		return 0
+	}
+	f, sd := h.Forecast()
+	return math.Abs(x-f) / sd
+}
+
+// Add learns x, clipped to clip standard deviations from the forecast
+// (clip ≤ 0: not clipped).
+func (h *HoltWinters) Add(x, clip float64) { h.add(x, clip, 1) }
+
+// add learns x at rate times the usual smoothing; below 1 the band is left
+// as it is.
+func (h *HoltWinters) add(x, clip, rate float64) {
+	if h.season == nil {
+		h.first = append(h.first, x)
+		if len(h.first) == 2*h.Period {
+			h.start()
+		}
+		return
+	}
+	f, sd := h.Forecast()
+	if clip > 0 {
+		x = min(max(x, f-clip*sd), f+clip*sd)
+	}
+	s := h.season[h.i]
+	a, b, g := rate*h.Alpha, rate*h.Beta, rate*h.Gamma
+	lv := a*(x-s) + (1-a)*(h.level+h.trend)
+	h.trend = b*(lv-h.level) + (1-b)*h.trend
+	h.level = lv
+	h.season[h.i] = g*(x-lv) + (1-g)*s
+	if rate >= 1 {
+		h.dev = h.DevAlpha*math.Abs(x-f) + (1-h.DevAlpha)*h.dev
+	}
+	h.i = (h.i + 1) % h.Period
+}
+
+func (h *HoltWinters) start() {
+	p := h.Period
+	var m1, m2 float64
+	for k := range p {
+		m1 += h.first[k]
+		m2 += h.first[p+k]
+	}
+	m1 /= float64(p)
+	m2 /= float64(p)
+	h.trend = (m2 - m1) / float64(p)
+	h.season = make([]float64, p)
+	for k := range p {
+		h.season[k] = (h.first[k] - m1 + h.first[p+k] - m2) / 2
+	}
+	// Level at the end of the second season; the band from how well the
+	// start values fit the two seasons.
+	h.level = m2 + h.trend*float64(p-1)/2
+	var dev float64
+	for k, x := range h.first {
+		m := m1
+		if k >= p {
+			m = m2
+		}
+		dev += math.Abs(x - m - h.season[k%p])
+	}
+	h.dev = dev / float64(len(h.first))
+	h.first = nil
+	h.i = 0
+}
+
+// Detector runs the enabled detectors on one series, one value at a time,
+// and confirms alarms k-of-n.
+type Detector struct {
+	cfg   *Config
+	mad   *MAD
+	ewma  *EWMA
+	hw    *HoltWinters
+	hits  uint64 // bit 0 is the newest sample: its score was ≥ Warn
+	crits uint64 // …≥ Crit
+	mask  uint64
+	held  int // hits since the MAD window last learnt one
+}
+
+// NewDetector returns a detector for metric with cfg (which it keeps).
+func NewDetector(cfg *Config, metric string) *Detector {
+	fl := cfg.floor(metric)
+	d := &Detector{cfg: cfg}
+	if cfg.use(DetMAD) {
+		d.mad = NewMAD(cfg.Window, fl)
+	}
+	if cfg.use(DetEWMA) {
+		d.ewma = NewEWMA(cfg.Alpha, fl)
+	}
+	if cfg.use(DetHW) && cfg.Period > 1 {
+		d.hw = NewHoltWinters(cfg.Period, cfg.HWAlpha, cfg.HWBeta, cfg.HWGamma, cfg.HWDev, fl)
+	}
+	n := min(max(cfg.N, 1), 64)
+	d.mask = ^uint64(0) >> (64 - n)
+	return d
+}
+
+// Scores is what each detector said about one value (0: not ready or off).
+type Scores struct {
+	MAD, EWMA, HW float64
+}
+
+// Max is the largest of the three.
+func (s Scores) Max() float64 { return max(s.MAD, s.EWMA, s.HW) }
+
+// Step scores x, learns it and returns the combined score (the largest of
+// the detectors') and the confirmed level.
+func (d *Detector) Step(x float64) (float64, Level) {
+	sc := d.Observe(x)
+	return sc.Max(), d.Level()
+}
+
+// Observe scores and learns x, returning every detector's score.
+func (d *Detector) Observe(x float64) Scores {
+	var sc Scores
+	var med, scale float64
+	if d.mad != nil && d.mad.Ready() {
+		m, mad := d.mad.Stats()
+		med, scale = m, max(mad*madToSigma, d.mad.Floor)
+		sc.MAD = math.Abs(x-med) / scale
+	}
+	if d.ewma != nil {
+		sc.EWMA = d.ewma.Score(x)
+	}
+	if d.hw != nil {
+		sc.HW = d.hw.Score(x)
+	}
+	clip, rate := d.cfg.Warn, 1.0
+	hit := clip > 0 && sc.Max() >= clip
+	if hit && d.cfg.Relearn > 1 {
+		rate = 1 / float64(d.cfg.Relearn)
+	}
+	if d.mad != nil {
+		if !hit || !d.mad.Ready() {
+			d.held = 0
+			d.mad.Add(x)
+		} else if d.held++; d.held >= max(d.cfg.Relearn, 1) {
+			d.held = 0
+			d.mad.Add(min(max(x, med-clip*scale), med+clip*scale))
+		}
+	}
+	if d.ewma != nil {
+		d.ewma.add(x, clip, rate)
+	}
+	if d.hw != nil {
+		d.hw.add(x, clip, rate)
+	}
+	s := sc.Max()
+	d.hits <<= 1
+	d.crits <<= 1
+	if s >= d.cfg.Warn {
+		d.hits |= 1
+	}
+	if s >= d.cfg.Crit {
+		d.crits |= 1
+	}
+	return sc
+}
+
+// Level is the confirmed level after the last value: Critical when K of
+// the last N values scored at least Crit, Warning when K scored at least
+// Warn.
+func (d *Detector) Level() Level {
+	k := max(d.cfg.K, 1)
+	switch {
+	case bits.OnesCount64(d.crits&d.mask) >= k:
+		return Critical
+	case bits.OnesCount64(d.hits&d.mask) >= k:
+		return Warning
+	}
+	return OK
+}
