@@ -242,7 +242,8 @@ func (l *traceLoader) notes(s *Session) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return " " + strings.Join(parts, "; ") + "."
+	note := strings.Join(parts, "; ")
+	return " " + strings.ToUpper(note[:1]) + note[1:] + "."
 }
 
 // memoryNote says that the memory limit was reached and what it means.

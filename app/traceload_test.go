@@ -28,7 +28,7 @@ func TestFlowTabOpensEveryFormat(t *testing.T) {
 		t.Run(tt.format, func(t *testing.T) {
 			u.flow.openTrace(filepath.Join(interop, tt.file))
 			got := waitStatus(t, u, "Finished")
-			assert.Contains(t, got, "read as "+tt.format)
+			assert.Contains(t, got, "Read as "+tt.format)
 			tr := u.flow.tree.Trace()
 			require.NotNil(t, tr)
 			th := tr.Threads()[0]

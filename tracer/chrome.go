@@ -397,6 +397,7 @@ const chromeFlushEvery = 16 << 10
 type chromeReader struct {
 	sc     *jsonScanner
 	names  map[string]string // interned names and files
+	byName map[nameKey]FrameID
 	rec    Recorder
 	report ChromeReport
 
@@ -468,6 +469,7 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 	cr := &chromeReader{
 		sc:        newJSONScanner(r),
 		names:     make(map[string]string),
+		byName:    make(map[nameKey]FrameID),
 		rec:       rec,
 		frameIDs:  make(map[frameKey]FrameID),
 		tids:      make(map[uint32]*chromeThread),
@@ -976,6 +978,27 @@ func (cr *chromeReader) thread(ev *chromeEvent) (*chromeThread, error) {
 
 // frame interns the event's function.
 func (cr *chromeReader) frame(ev *chromeEvent) FrameID {
+	if ev.Args.File == nil {
+		// most events name their frame alone: look the name up once
+		k := nameKey{ev.Name, ev.Args.C}
+		if id, ok := cr.byName[k]; ok {
+			return id
+		}
+		id := cr.frameOf(ev)
+		if len(cr.byName) < 1<<16 {
+			cr.byName[k] = id
+		}
+		return id
+	}
+	return cr.frameOf(ev)
+}
+
+type nameKey struct {
+	name string
+	c    bool
+}
+
+func (cr *chromeReader) frameOf(ev *chromeEvent) FrameID {
 	var f Frame
 	if ev.Args.File != nil {
 		f = Frame{Func: ev.Name, File: *ev.Args.File, Line: intArg(ev.Args.FirstLine), C: ev.Args.C}
