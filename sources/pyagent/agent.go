@@ -178,6 +178,8 @@ func (s *Source) Run(ctx context.Context, rec tracer.Recorder) error {
 	}()
 
 	var conn net.Conn
+	exited := false // the program ended before its connection was taken
+	var exitWait error
 	select {
 	case a := <-acc:
 		if a.err != nil {
@@ -185,20 +187,24 @@ func (s *Source) Run(ctx context.Context, rec tracer.Recorder) error {
 			return fmt.Errorf("agent did not connect within %s: %w", connectTimeout, a.err)
 		}
 		conn = a.c
-	case werr := <-waited:
-		// The program ended before the agent connected: the script could
-		// not be loaded, or the interpreter failed.
+	case exitWait = <-waited:
+		exited = true
 		ln.Close()
-		if a := <-acc; a.c != nil {
-			a.c.Close()
+		a := <-acc
+		if a.c == nil {
+			// The program ended before the agent connected: the script
+			// could not be loaded, or the interpreter failed.
+			if e := exitError(cmd.ProcessState); e != nil {
+				return fmt.Errorf("before tracing started: %w", e)
+			}
+			if exitWait != nil {
+				return exitWait
+			}
+			return errors.New("program ended before the agent connected")
 		}
-		if e := exitError(cmd.ProcessState); e != nil {
-			return fmt.Errorf("before tracing started: %w", e)
-		}
-		if werr != nil {
-			return werr
-		}
-		return errors.New("program ended before the agent connected")
+		// A short program connected and ended before the connection was
+		// taken: what it sent is still in the socket.
+		conn = a.c
 	case <-ctx.Done():
 		stop(cmd, waited)
 		return ctx.Err()
@@ -212,17 +218,23 @@ func (s *Source) Run(ctx context.Context, rec tracer.Recorder) error {
 
 	var decErr, waitErr error
 	stopped := false
-	select {
-	case decErr = <-decoded:
-		waitErr = <-waited
-	case waitErr = <-waited:
-		// The process is gone; its end of the socket is closed, so the
-		// decoder finishes with what is buffered.
-		decErr = <-decoded
-	case <-ctx.Done():
-		stopped = true
-		stop(cmd, waited)
-		decErr = <-decoded
+	if exited {
+		// the process is gone and its end of the socket closed: the
+		// decoder finishes with what is buffered
+		decErr, waitErr = <-decoded, exitWait
+	} else {
+		select {
+		case decErr = <-decoded:
+			waitErr = <-waited
+		case waitErr = <-waited:
+			// The process is gone; its end of the socket is closed, so the
+			// decoder finishes with what is buffered.
+			decErr = <-decoded
+		case <-ctx.Done():
+			stopped = true
+			stop(cmd, waited)
+			decErr = <-decoded
+		}
 	}
 	if stopped {
 		return context.Canceled

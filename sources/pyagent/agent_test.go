@@ -303,3 +303,18 @@ func TestInfoListsInterpreters(t *testing.T) {
 		t.Errorf("available = %v, detail %q", info.Available, info.Detail)
 	}
 }
+
+// A program so short that it connects, sends everything and exits before
+// its connection is taken: the trace is still read.
+func TestVeryShortPrograms(t *testing.T) {
+	py := anyPython(t).Path
+	for i := range 20 {
+		tr, _, err := runTraced(t, context.Background(), py, "def f():\n    pass\nf()\n")
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if funcCalls(tr, "f") != 1 {
+			t.Fatalf("run %d: f traced %d times", i, funcCalls(tr, "f"))
+		}
+	}
+}
