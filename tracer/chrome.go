@@ -481,8 +481,12 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 	if w, ok := r.(Waiter); ok {
 		cr.waiting = w.Waiting
 	}
+	// read on this goroutine, apply on another
+	pipe := newPipeRecorder(rec)
+	cr.rec = pipe
 	err := cr.read()
 	cr.finish()
+	pipe.close()
 	cr.report.finishWarnings()
 	return cr.report, err
 }

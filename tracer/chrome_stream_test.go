@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -75,12 +76,12 @@ func TestChromeUnicodeAndLongNames(t *testing.T) {
 // countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -94,7 +95,7 @@ type firstEvents struct {
 
 func (f *firstEvents) Events(tid uint32, evs []tracer.Event) {
 	if f.first < 0 {
-		f.first = f.in.n
+		f.first = f.in.n.Load()
 	}
 	f.Trace.Events(tid, evs)
 }
@@ -130,7 +131,7 @@ func inOrderChrome(n int, reversed bool) []byte {
 // A file whose calls come in order of start reaches the recorder while it
 // is read; one in another order reaches it at the end, with the same flow.
 func TestReadChromeStreams(t *testing.T) {
-	const n = 100_000
+	const n = 200_000
 	flows := map[bool]string{}
 	for _, reversed := range []bool{false, true} {
 		in := inOrderChrome(n, reversed)
