@@ -20,8 +20,10 @@ import (
 // writeBigChrome writes a Chrome trace of n X events (≈ 100 bytes each,
 // as VizTracer and Perfetto write them) to path: four threads, each a run
 // of requests whose calls form a tree 7 deep with 3 children per call, over
-// 300 functions in 30 files, µs timestamps with fractions.
-func writeBigChrome(tb testing.TB, path string, n int) {
+// 300 functions in 30 files, µs timestamps with fractions. The events come
+// in order of their start, as Perfetto writes them, or with byEnd in order
+// of their end, as VizTracer writes them.
+func writeBigChrome(tb testing.TB, path string, n int, byEnd bool) {
 	tb.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -40,6 +42,14 @@ func writeBigChrome(tb testing.TB, path string, n int) {
 	emit = func(tid int, ts int64, d, key int) {
 		if written >= n {
 			return
+		}
+		if byEnd && d < depth {
+			for i := range fanout {
+				emit(tid, ts+1000+int64(i)*dur[d+1], d+1, key*fanout+i+1)
+			}
+			if written >= n {
+				return
+			}
 		}
 		fn := (key*7919 + d*104729) % 300
 		b = b[:0]
@@ -61,7 +71,7 @@ func writeBigChrome(tb testing.TB, path string, n int) {
 		b = append(b, '}')
 		w.Write(b)
 		written++
-		if d == depth {
+		if d == depth || byEnd {
 			return
 		}
 		for i := range fanout {
@@ -132,9 +142,9 @@ func peakHeap() (stop func() uint64) {
 // benchOpen opens a generated n-event Chrome trace as the Flow tab does and
 // reports the time to the first rows of the flow tree, the time to the
 // complete callgraph and the peak heap.
-func benchOpen(b *testing.B, n int) {
+func benchOpen(b *testing.B, n int, byEnd bool) {
 	path := filepath.Join(b.TempDir(), "big.json")
-	writeBigChrome(b, path, n)
+	writeBigChrome(b, path, n, byEnd)
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
@@ -165,7 +175,12 @@ func benchOpen(b *testing.B, n int) {
 }
 
 // BenchmarkOpenChrome1M opens a 1 M-event (≈ 110 MB) Chrome trace.
-func BenchmarkOpenChrome1M(b *testing.B) { benchOpen(b, 1_000_000) }
+func BenchmarkOpenChrome1M(b *testing.B) { benchOpen(b, 1_000_000, false) }
+
+// BenchmarkOpenVizTracer1M opens a 1 M-event Chrome trace written in order
+// of the calls' ends, as VizTracer writes them: nothing can be placed
+// before the outermost calls are read.
+func BenchmarkOpenVizTracer1M(b *testing.B) { benchOpen(b, 1_000_000, true) }
 
 // BenchmarkOpenChrome10M opens a 10 M-event (≈ 1.1 GB) Chrome trace. It
 // writes the file to the temporary directory and needs ≈ 1.5 GB of memory,
@@ -174,5 +189,5 @@ func BenchmarkOpenChrome10M(b *testing.B) {
 	if os.Getenv("FLOWSCAPE_BIG") != "1" {
 		b.Skip("set FLOWSCAPE_BIG=1 to run: writes a ≈ 1.1 GB trace to the temporary directory and needs ≈ 1.5 GB of memory")
 	}
-	benchOpen(b, 10_000_000)
+	benchOpen(b, 10_000_000, false)
 }
