@@ -119,10 +119,11 @@ func cmdSyscalls(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	} else if ch.backend.Partial() {
 		fmt.Fprintf(stderr, "flowscape: %s\n", procstat.PartialReason)
 	}
-	src, err := ch.backend.NewSyscalls(sources.SyscallConfig{
+	cfg := sources.SyscallConfig{
 		Interval: o.interval, PID: o.pid, Comm: o.comm, Command: o.command,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr,
-	})
+	}
+	src, err := ch.backend.NewSyscalls(cfg)
 	if err != nil {
 		return errorf(stderr, "%v", err)
 	}
@@ -158,6 +159,19 @@ func cmdSyscalls(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	})
 	runErr := src.Run(ctx, sink)
+	if errors.Is(runErr, bpftrace.ErrNotStarted) && ch.fallback == "" && (o.source == "auto" || o.source == "") {
+		// bpftrace is there but cannot count here (e.g. a container that
+		// refuses BPF): nothing ran yet, so go on from /proc.
+		fmt.Fprintf(stderr, "flowscape: %v; counting from /proc instead (%s)\n", runErr, procstat.PartialReason)
+		if ch, err = pickSyscallSource("proc"); err != nil {
+			return errorf(stderr, "%v", err)
+		}
+		ch.fallback = runErr.Error()
+		if src, err = ch.backend.NewSyscalls(cfg); err != nil {
+			return errorf(stderr, "%v", err)
+		}
+		runErr = src.Run(ctx, sink)
+	}
 	if werr != nil {
 		return errorf(stderr, "write: %v", werr)
 	}

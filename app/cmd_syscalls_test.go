@@ -100,7 +100,7 @@ func runSyscalls(t *testing.T, args ...string) (syscallTotals, string, int) {
 // numbers of getppid and sched_yield calls in 3 processes × 2 threads,
 // `flowscape syscalls -- COMMAND` counts what `strace -c -f` counts.
 func TestSyscallCountsEqualStrace(t *testing.T) {
-	if _, err := bpftrace.Check(); err != nil {
+	if err := bpftrace.Trial(); err != nil {
 		t.Skipf("skipped: %v", err)
 	}
 	bin := buildSyscallWorkload(t)
@@ -132,7 +132,7 @@ func TestSyscallCountsEqualStrace(t *testing.T) {
 }
 
 func TestSyscallsExitStatusAndTextTotals(t *testing.T) {
-	if _, err := bpftrace.Check(); err != nil {
+	if err := bpftrace.Trial(); err != nil {
 		t.Skipf("skipped: %v", err)
 	}
 	var stdout, stderr bytes.Buffer
@@ -176,7 +176,7 @@ func TestSyscallsIntervalsForAPID(t *testing.T) {
 }
 
 func TestSyscallsStopsWhenThePIDExits(t *testing.T) {
-	if _, err := bpftrace.Check(); err != nil {
+	if err := bpftrace.Trial(); err != nil {
 		t.Skipf("skipped: %v", err)
 	}
 	// Writes for a few seconds (however long bpftrace takes to attach), then exits.
@@ -204,6 +204,36 @@ func TestSyscallsFallBackToProcWithoutBpftrace(t *testing.T) {
 	_, stderr2, code := runSyscalls(t, "--source", "bpftrace", "--count", "1")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr2, "bpftrace is not installed", "asked for by name: no fallback")
+}
+
+// fakeBpftrace puts a bpftrace on PATH that fails as a kernel refusing
+// BPF would make it fail.
+func fakeBpftrace(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: bpftrace is only tried as root")
+	}
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho 'ERROR: Could not attach probe: Operation not permitted' >&2\nexit 1\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bpftrace"), []byte(script), 0o755))
+	t.Setenv("PATH", dir+":/usr/bin:/bin")
+}
+
+func TestSyscallsFallBackWhenBpftraceCannotStart(t *testing.T) {
+	fakeBpftrace(t)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"syscalls", "--pid", strconv.Itoa(os.Getpid()), "--interval", "20ms", "--count", "2"}, nil, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	assert.Contains(t, stderr.String(), "bpftrace could not start")
+	assert.Contains(t, stderr.String(), "Could not attach probe: Operation not permitted", "bpftrace's own words")
+	assert.Contains(t, stderr.String(), "counting from /proc instead")
+	assert.Equal(t, 2, strings.Count(stdout.String(), "-- interval"), stdout.String())
+
+	got, stderr2, code := runSyscalls(t, "--format", "json", "--", "sh", "-c", "echo x >/dev/null")
+	require.Equal(t, 0, code, stderr2)
+	assert.Equal(t, "proc", got.Source)
+	assert.True(t, got.Partial)
+	assert.Positive(t, got.Total, "the command ran once, under /proc")
 }
 
 func TestSyscallsBadInput(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"flowscape/sources"
+	"flowscape/sources/bpftrace"
 	"flowscape/sources/procstat"
 	"flowscape/tracer/syscalls"
 	"flowscape/widgets"
@@ -323,7 +324,7 @@ func (s *syscallsTab) run(ctx context.Context, gen int, want string, interval ti
 	s.mu.Unlock()
 	s.notify()
 
-	err = src.Run(ctx, syscalls.SinkFunc(func(iv syscalls.Interval) {
+	sink := syscalls.SinkFunc(func(iv syscalls.Interval) {
 		model.Interval(iv)
 		s.mu.Lock()
 		if gen == s.gen {
@@ -331,7 +332,23 @@ func (s *syscallsTab) run(ctx context.Context, gen int, want string, interval ti
 		}
 		s.mu.Unlock()
 		s.notify()
-	}))
+	})
+	err = src.Run(ctx, sink)
+	if errors.Is(err, bpftrace.ErrNotStarted) && want == "auto" && ctx.Err() == nil {
+		// bpftrace is there but cannot count here: go on from /proc.
+		why := err.Error()
+		if ch, err = pickSyscallSource("proc"); err == nil {
+			src, err = ch.backend.NewSyscalls(sources.SyscallConfig{Interval: interval})
+		}
+		if err == nil {
+			s.mu.Lock()
+			s.view.partial, s.view.why, s.view.isErr = true, why, false
+			s.view.status = fmt.Sprintf("Counting from /proc: %s. Run as root with bpftrace installed to count every syscall.", why)
+			s.mu.Unlock()
+			s.notify()
+			err = src.Run(ctx, sink)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen != s.gen || ctx.Err() != nil {

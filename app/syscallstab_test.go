@@ -138,8 +138,22 @@ func TestSyscallsTabFallsBackWithoutBpftrace(t *testing.T) {
 	}
 }
 
+func TestSyscallsTabFallsBackWhenBpftraceCannotStart(t *testing.T) {
+	fakeBpftrace(t)
+	_, s, updates := newSyscallsTestTab(t)
+	s.ivSel.SetSelected("250ms")
+	s.begin()
+	waitView(t, s, updates, "the fallback", func() bool { return s.badge.Visible() && len(s.rows) > 0 })
+	if !strings.Contains(s.state.Text, "Operation not permitted") {
+		t.Errorf("status %q does not say why", s.state.Text)
+	}
+	if s.pauseBtn.Text != "Pause" {
+		t.Errorf("not counting: %q", s.pauseBtn.Text)
+	}
+}
+
 func TestSyscallsTabWithBpftrace(t *testing.T) {
-	if _, err := bpftrace.Check(); err != nil {
+	if err := bpftrace.Trial(); err != nil {
 		t.Skipf("skipped: %v", err)
 	}
 	u, s, updates := newSyscallsTestTab(t)

@@ -199,11 +199,38 @@ func ensureTracefs() error {
 // ErrDied is wrapped when bpftrace exits on its own.
 var ErrDied = errors.New("bpftrace exited")
 
+// ErrNotStarted is wrapped when bpftrace could not start counting (it
+// exited before its probes were attached, e.g. the kernel refused them):
+// nothing was counted, and a launched command never ran.
+var ErrNotStarted = errors.New("bpftrace could not start")
+
+// Trial runs a trivial bpftrace program once per process and returns its
+// error: whether bpftrace can really load programs here (a container may
+// refuse even root).
+var Trial = sync.OnceValue(func() error {
+	path, err := Check()
+	if err != nil {
+		return err
+	}
+	if err := ensureTracefs(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stderr tail
+	cmd := exec.CommandContext(ctx, path, "-e", "tracepoint:raw_syscalls:sys_enter /pid == 0/ { @n = count(); } BEGIN { exit(); }")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%w: a trial run failed: %v%s", ErrUnavailable, err, stderr.message())
+	}
+	return nil
+})
+
 // Run starts bpftrace (and the command, once bpftrace is ready) and reports
 // intervals until ctx ends or the command exits.
 func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 	if err := ensureTracefs(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrNotStarted, err)
 	}
 	if s.cfg.PID > 0 && !alive(s.cfg.PID) {
 		return fmt.Errorf("process %d: %w", s.cfg.PID, syscalls.ErrProcessExited)
@@ -306,7 +333,7 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 			cmdDone = held.Done()
 		}
 	case err := <-exited:
-		return fmt.Errorf("%w before it was ready: %v%s", ErrDied, err, stderr.message())
+		return fmt.Errorf("%w: %w before it was ready: %v%s", ErrNotStarted, ErrDied, err, stderr.message())
 	case <-ctx.Done():
 		stop()
 		<-exited

@@ -24,7 +24,7 @@ import (
 // needBpftrace skips unless bpftrace can run here.
 func needBpftrace(t testing.TB) {
 	t.Helper()
-	if _, err := bpftrace.Check(); err != nil {
+	if err := bpftrace.Trial(); err != nil {
 		t.Skipf("skipped: %v", err)
 	}
 }
@@ -59,7 +59,7 @@ func (c *collect) Interval(iv syscalls.Interval) {
 func TestCountsACommandTreeExactly(t *testing.T) {
 	needBpftrace(t)
 	bin := buildWorkload(t, "work,er")
-	src, err := bpftrace.Backend{}.NewSyscalls(sources.SyscallConfig{Interval: 200 * time.Millisecond, Command: []string{bin, "30000", "7000", "2"}})
+	src, err := bpftrace.Backend{}.NewSyscalls(sources.SyscallConfig{Interval: 300 * time.Millisecond, Command: []string{bin, "30000", "7000", "2"}})
 	require.NoError(t, err)
 	c := &collect{m: syscalls.New(syscalls.Options{})}
 	require.NoError(t, src.Run(context.Background(), c))
@@ -150,7 +150,9 @@ func TestFilterByPID(t *testing.T) {
 	snap := m.Top(syscalls.ByProcess, 0)
 	require.NotEmpty(t, snap.Rows)
 	for _, r := range snap.Rows {
-		assert.Equal(t, os.Getpid(), r.PID)
+		if r.PID != syscalls.OtherPID { // intervals without calls can fold it
+			assert.Equal(t, os.Getpid(), r.PID, "%+v", r)
+		}
 	}
 	assert.Positive(t, m.Totals()["getppid"])
 }
