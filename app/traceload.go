@@ -1,13 +1,18 @@
 package app
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -59,6 +64,7 @@ type traceLoader struct {
 	row    *fyne.Container // bar, label and Cancel; shown while a file is read
 	follow *widget.Check
 	memory *widget.Select
+	saveB  *widget.Button // Save as…: the trace in any format Flowscape writes
 
 	mu    sync.Mutex
 	loads map[*Session]*loadState // files being read or read, by session
@@ -83,6 +89,7 @@ func newTraceLoader(f *flowTab) *traceLoader {
 	l.row = container.NewBorder(nil, nil, nil, l.cancel, container.NewGridWithColumns(2, l.bar, l.label))
 	l.row.Hide()
 	l.follow = widget.NewCheck("follow", nil)
+	l.saveB = widget.NewButtonWithIcon("", theme.DocumentSaveIcon(), l.saveDialog)
 	mb := defaultMemoryMB
 	if a := fyne.CurrentApp(); a != nil {
 		mb = a.Preferences().IntWithFallback(prefMemory, defaultMemoryMB)
@@ -140,7 +147,58 @@ func (l *traceLoader) limit() int {
 // options are the controls next to the filter: follow and the memory
 // limit.
 func (l *traceLoader) options() fyne.CanvasObject {
-	return container.NewHBox(l.follow, l.memory)
+	return container.NewHBox(l.follow, l.memory, l.saveB)
+}
+
+// saveDialog asks for a file and writes the trace shown in the format its
+// name says (*.json Chrome, *.speedscope.json, callgrind.out.*, *.folded).
+func (l *traceLoader) saveDialog() {
+	s := l.f.session.Load()
+	if s == nil {
+		l.f.u.setStatus("Nothing to save yet: trace a program or open a trace file.", true)
+		return
+	}
+	d := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
+		if err != nil {
+			l.f.u.setStatus("Save: "+err.Error(), true)
+			return
+		}
+		if w == nil {
+			return
+		}
+		l.save(s.Trace, w, w.URI().Path())
+	}, l.f.u.win)
+	d.SetFileName("trace.speedscope.json")
+	d.Show()
+}
+
+// save writes tr to w (the file at path) off the UI goroutine, in the
+// format path's name says, and reports in the status bar.
+func (l *traceLoader) save(tr *tracer.Trace, w io.WriteCloser, path string) {
+	format := tracer.FormatFromName(path)
+	if format == "" {
+		_ = w.Close()
+		_ = os.Remove(path)
+		l.f.u.setStatus(fmt.Sprintf("Save: cannot tell the format of %s from its name: end it with .json (Chrome), .speedscope.json, .folded (collapsed stacks) or name it callgrind.out.NAME", filepath.Base(path)), true)
+		return
+	}
+	l.f.async(func() {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		err := tracer.Export(bw, format, tr)
+		if err == nil {
+			err = bw.Flush()
+		}
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		fyne.Do(func() {
+			if err != nil {
+				l.f.u.setStatus(fmt.Sprintf("Save %s: %v", path, err), true)
+				return
+			}
+			l.f.u.setStatus(fmt.Sprintf("Saved the trace to %s (%s).", path, format), false)
+		})
+	})
 }
 
 // open reads the trace file at path (any format Flowscape imports) into a

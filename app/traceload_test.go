@@ -159,3 +159,27 @@ func TestLoadSourceOf(t *testing.T) {
 	_, err = LoadSourceOf(nil, "/nowhere/y.py", 1)
 	assert.Error(t, err)
 }
+
+// Save as… writes the trace shown in the format the file name says.
+func TestFlowTabSaveAs(t *testing.T) {
+	u := newTestUI(t)
+	u.flow.openTrace(filepath.Join(interop, "viztracer_multithread.json"))
+	waitStatus(t, u, "Finished")
+	want := callsByFunc(t, filepath.Join(interop, "viztracer_multithread.json"))
+	dir := t.TempDir()
+	for _, name := range []string{"out.speedscope.json", "callgrind.out.7", "out.json"} {
+		path := filepath.Join(dir, name)
+		w, err := os.Create(path)
+		require.NoError(t, err)
+		u.flow.load.save(u.flow.tree.Trace(), w, path)
+		assert.Contains(t, u.status.Text, "Saved the trace to "+path)
+		assert.Equal(t, want, callsByFunc(t, path), name)
+	}
+	path := filepath.Join(dir, "out.xyz")
+	w, err := os.Create(path)
+	require.NoError(t, err)
+	u.flow.load.save(u.flow.tree.Trace(), w, path)
+	assert.Contains(t, u.status.Text, "cannot tell the format of out.xyz")
+	_, err = os.Stat(path)
+	assert.True(t, os.IsNotExist(err), "the empty file is removed")
+}
