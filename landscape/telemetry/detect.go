@@ -75,8 +75,8 @@ const (
 // season: no Holt-Winters until Period is set.
 func DefaultConfig() Config {
 	return Config{
-		Window: 30, Alpha: 0.1,
-		HWAlpha: 0.05, HWBeta: 0, HWGamma: 0.2, HWDev: 0.05,
+		Window: 60, Alpha: 0.1,
+		HWAlpha: 0.02, HWBeta: 0, HWGamma: 0.2, HWDev: 0.01,
 		Warn: 4, Crit: 8, K: 3, N: 5,
 		Floor: 1e-6, Capacity: 900, Relearn: 10,
 	}
@@ -282,7 +282,7 @@ func (h *HoltWinters) Ready() bool { return h.season != nil }
 // Forecast is the value expected next, and the band's half-width of one
 // standard deviation.
 func (h *HoltWinters) Forecast() (f, sd float64) {
-	return h.level + h.trend + h.season[h.i], max(h.dev*meanAbsToSigma, h.Floor)
+	return h.level + h.trend + h.season[h.i], max(h.dev*bandToSigma, h.Floor)
 }
 
 // Score is x's distance from the forecast in standard deviations (0
@@ -320,7 +320,10 @@ func (h *HoltWinters) add(x, clip, rate float64) {
 	h.level = lv
 	h.season[h.i] = g*(x-lv) + (1-g)*s
 	if rate >= 1 {
-		h.dev = h.DevAlpha*math.Abs(x-f) + (1-h.DevAlpha)*h.dev
+		// The band learns errors capped at 1.5 standard deviations, so
+		// that a drift widens it by at most 1 % per sample (DevAlpha 0.01)
+		// instead of as fast as it grows.
+		h.dev = h.DevAlpha*min(math.Abs(x-f), bandCap*sd) + (1-h.DevAlpha)*h.dev
 	}
 	h.i = (h.i + 1) % h.Period
 }
@@ -355,6 +358,15 @@ func (h *HoltWinters) start() {
 	h.i = 0
 }
 
+// bandCap caps the errors Holt-Winters' band learns, in standard
+// deviations; bandToSigma turns the band (the smoothed capped absolute
+// error) into a standard deviation: for normal errors the capped mean
+// absolute error settles at 0.745 σ.
+const (
+	bandCap     = 1.5
+	bandToSigma = 1 / 0.745
+)
+
 // Detector runs the enabled detectors on one series, one value at a time,
 // and confirms alarms k-of-n.
 type Detector struct {
@@ -366,7 +378,17 @@ type Detector struct {
 	crits uint64 // …≥ Crit
 	mask  uint64
 	held  int // hits since the MAD window last learnt one
+	// The MAD window holds residuals from a fast level-and-trend (Holt)
+	// forecast, so that a season or a trend does not widen it.
+	level, trend float64
+	seen         int
 }
+
+// Baseline smoothing for the MAD window's residuals.
+const (
+	baseAlpha = 0.3
+	baseBeta  = 0.1
+)
 
 // NewDetector returns a detector for metric with cfg (which it keeps).
 func NewDetector(cfg *Config, metric string) *Detector {
@@ -405,10 +427,11 @@ func (d *Detector) Step(x float64) (float64, Level) {
 func (d *Detector) Observe(x float64) Scores {
 	var sc Scores
 	var med, scale float64
+	r := x - (d.level + d.trend)
 	if d.mad != nil && d.mad.Ready() {
 		m, mad := d.mad.Stats()
 		med, scale = m, max(mad*madToSigma, d.mad.Floor)
-		sc.MAD = math.Abs(x-med) / scale
+		sc.MAD = math.Abs(r-med) / scale
 	}
 	if d.ewma != nil {
 		sc.EWMA = d.ewma.Score(x)
@@ -424,11 +447,17 @@ func (d *Detector) Observe(x float64) Scores {
 	if d.mad != nil {
 		if !hit || !d.mad.Ready() {
 			d.held = 0
-			d.mad.Add(x)
+			d.mad.Add(r)
 		} else if d.held++; d.held >= max(d.cfg.Relearn, 1) {
 			d.held = 0
-			d.mad.Add(min(max(x, med-clip*scale), med+clip*scale))
+			d.mad.Add(min(max(r, med-clip*scale), med+clip*scale))
 		}
+		xb := x
+		if hit && d.mad.Ready() {
+			f := d.level + d.trend + med
+			xb = min(max(x, f-clip*scale), f+clip*scale)
+		}
+		d.baseline(xb, rate)
 	}
 	if d.ewma != nil {
 		d.ewma.add(x, clip, rate)
@@ -446,6 +475,24 @@ func (d *Detector) Observe(x float64) Scores {
 		d.crits |= 1
 	}
 	return sc
+}
+
+// baseline learns x into the Holt forecast the MAD residuals come from.
+func (d *Detector) baseline(x, rate float64) {
+	d.seen++
+	switch d.seen {
+	case 1:
+		d.level = x
+		return
+	case 2:
+		d.trend = x - d.level
+		d.level = x
+		return
+	}
+	a, b := rate*baseAlpha, rate*baseBeta
+	lv := a*x + (1-a)*(d.level+d.trend)
+	d.trend = b*(lv-d.level) + (1-b)*d.trend
+	d.level = lv
 }
 
 // Level is the confirmed level after the last value: Critical when K of

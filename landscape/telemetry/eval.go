@@ -1,0 +1,357 @@
+package telemetry
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"flowscape/landscape"
+)
+
+// EvalConfig describes an evaluation run: a generated landscape whose
+// hosts, disks, VMs and services have seasonal, noisy metrics, with faults
+// injected one after the other on physical hosts.
+type EvalConfig struct {
+	Nodes  int           // landscape size, as for landscape.Generate
+	Hours  float64       // length of the run
+	Step   time.Duration // between samples
+	Period int           // season length in samples (also Holt-Winters')
+	Seed   uint64
+	// Spikes is the probability that a normal sample is a lone spike of
+	// 6 to 10 standard deviations (k-of-n must not alarm on it).
+	Spikes float64
+	// Detect configures the detectors; its Period is set from Period.
+	Detect Config
+}
+
+// DefaultEvalConfig is a 500-node landscape over 24 hours sampled every
+// 30 s with a season of one hour.
+func DefaultEvalConfig() EvalConfig {
+	return EvalConfig{Nodes: 500, Hours: 24, Step: 30 * time.Second, Period: 120, Seed: 1, Spikes: 0.002, Detect: DefaultConfig()}
+}
+
+// Fault kinds.
+const (
+	FaultShift = "level shift"
+	FaultSpike = "spike"
+	FaultDrift = "drift"
+)
+
+// Fault is one injected fault.
+type Fault struct {
+	Kind       string
+	Node       string // the host
+	Metric     string
+	Start, End int     // sample indices, [Start, End)
+	Size       float64 // in the metric's standard deviations at full effect
+	// Outcome.
+	Detected bool
+	Delay    int // samples from Start to the host's alarm
+	Rank     int // the host's rank among root causes at that moment (0: not ranked)
+}
+
+// effect is the fault's size in standard deviations at sample i.
+func (f *Fault) effect(i int) float64 {
+	if i < f.Start || i >= f.End {
+		return 0
+	}
+	if f.Kind == FaultDrift {
+		return f.Size * min(1, float64(i-f.Start+1)/float64((f.End-f.Start)/2))
+	}
+	return f.Size
+}
+
+// EvalResult is what an evaluation measured.
+type EvalResult struct {
+	Config        EvalConfig
+	Seeds         []uint64 // the runs merged into this result
+	Series        int      // series scored
+	Samples       int      // samples scored
+	NodeHours     float64  // hours of nodes with telemetry
+	Faults        []Fault
+	Detected      int
+	FalseAlarms   int     // alarms on nodes no fault touched at the time
+	DetectionRate float64 // Detected / len(Faults)
+	FalsePer1000  float64 // false alarms per 1 000 node-hours
+	MeanDelay     time.Duration
+	MaxDelay      time.Duration
+	Top1, Top3    float64 // share of detected faults whose host ranked first, in the first three
+	Elapsed       time.Duration
+}
+
+type evalSeries struct {
+	key        landscape.JoinKey
+	node, host string // host: the host whose faults reach this series ("" none)
+	metric     string
+	base, amp  float64
+	sd         float64
+	phase      float64
+	reach      float64 // share of the host's fault effect this series sees
+}
+
+// Evaluate runs an evaluation.
+func Evaluate(c EvalConfig) EvalResult {
+	begin := time.Now()
+	rng := rand.New(rand.NewPCG(c.Seed, 0xe7a1))
+	g := landscape.Generate(c.Nodes, c.Seed)
+	cfg := c.Detect
+	cfg.Period = c.Period
+	steps := int(c.Hours * float64(time.Hour) / float64(c.Step))
+	cfg.Capacity = 2 * c.Period
+	s := NewStore(g, cfg)
+
+	// Series: what runs on what.
+	hostOf := map[string]string{}
+	for _, e := range g.Edges {
+		if e.Label == landscape.DeployedOn {
+			hostOf[e.Source] = e.Target
+		}
+	}
+	for _, e := range g.Edges {
+		if e.Label == landscape.RunsOn && hostOf[e.Target] != "" {
+			hostOf[e.Source] = hostOf[e.Target]
+		}
+	}
+	var ser []evalSeries
+	var hosts []string
+	add := func(id, host, metric string, base, amp, sd, reach float64) {
+		ser = append(ser, evalSeries{key: landscape.JoinKey{Kind: KeyID, Value: id}, node: id, host: host, metric: metric,
+			base: base * (0.7 + 0.6*rng.Float64()), amp: amp * (0.5 + rng.Float64()), sd: sd * (0.7 + 0.6*rng.Float64()),
+			phase: rng.Float64() * 0.3, reach: reach})
+	}
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		switch n.Type {
+		case "host":
+			hosts = append(hosts, n.ID)
+			add(n.ID, n.ID, "cpu_busy_pct", 45, 15, 2, 1)
+			add(n.ID, "", "net_rx_mbps", 300, 100, 15, 0)
+		case "disk":
+			add(n.ID, "", "disk_busy_pct", 20, 6, 2, 0)
+		case "vm":
+			add(n.ID, hostOf[n.ID], "cpu_busy_pct", 30, 10, 2, 0.5)
+		case "service":
+			add(n.ID, hostOf[n.ID], "latency_ms", 80, 20, 4, 0.4)
+		}
+	}
+
+	// Faults, one after the other once the detectors are warm.
+	warm := 2*c.Period + cfg.Window
+	var faults []Fault
+	kinds := []string{FaultShift, FaultSpike, FaultDrift}
+	for t := warm + c.Period/4; len(hosts) > 0; {
+		f := Fault{Kind: kinds[len(faults)%3], Node: hosts[rng.IntN(len(hosts))], Metric: "cpu_busy_pct", Start: t}
+		switch f.Kind {
+		case FaultShift:
+			f.End, f.Size = t+20+rng.IntN(40), 6+4*rng.Float64()
+		case FaultSpike:
+			f.End, f.Size = t+4+rng.IntN(3), 12+6*rng.Float64()
+		case FaultDrift:
+			f.End, f.Size = t+60+rng.IntN(30), 8+4*rng.Float64()
+		}
+		if f.End+c.Period/4 > steps {
+			break
+		}
+		faults = append(faults, f)
+		t = f.End + c.Period/2 + rng.IntN(c.Period/2)
+	}
+	grace := max(cfg.N, 10)
+	active := func(i int) *Fault { // the fault whose window (with grace) holds i
+		k := sort.Search(len(faults), func(k int) bool { return faults[k].End+grace > i })
+		if k < len(faults) && faults[k].Start <= i {
+			return &faults[k]
+		}
+		return nil
+	}
+	// touched: the nodes a fault reaches (its host and what depends on it).
+	dependents, _ := dependencies(g)
+	touched := map[string]map[string]bool{}
+	for _, f := range faults {
+		if touched[f.Node] != nil {
+			continue
+		}
+		m := map[string]bool{f.Node: true}
+		q := []string{f.Node}
+		for len(q) > 0 {
+			x := q[0]
+			q = q[1:]
+			for _, d := range dependents[x] {
+				if !m[d] {
+					m[d] = true
+					q = append(q, d)
+				}
+			}
+		}
+		touched[f.Node] = m
+	}
+
+	res := EvalResult{Config: c, Seeds: []uint64{c.Seed}, Series: len(ser)}
+	nodesWith := map[string]bool{}
+	for _, se := range ser {
+		nodesWith[se.node] = true
+	}
+	res.NodeHours = float64(len(nodesWith)) * c.Hours
+	alarmed := map[string]bool{}
+	batch := make([]Sample, len(ser))
+	t0 := int64(1_700_000_000_000)
+	stepMS := c.Step.Milliseconds()
+	for i := range steps {
+		f := active(i)
+		for k := range ser {
+			se := &ser[k]
+			v := se.base + se.amp*math.Sin(2*math.Pi*(float64(i)/float64(c.Period)+se.phase)) + se.sd*rng.NormFloat64()
+			if rng.Float64() < c.Spikes {
+				v += se.sd * (6 + 4*rng.Float64()) * float64(1-2*rng.IntN(2))
+			}
+			if f != nil && se.reach > 0 && se.host == f.Node && (se.node != f.Node || se.metric == f.Metric) {
+				v += se.reach * f.effect(i) * se.sd
+			}
+			batch[k] = Sample{Key: se.key, Metric: se.metric, T: t0 + int64(i)*stepMS, V: v}
+		}
+		s.Add(batch...)
+		res.Samples += len(batch)
+		// Node levels after this step.
+		now := map[string]bool{}
+		for _, se := range s.series {
+			if p, ok := se.Last(); ok && p.Level >= Warning {
+				now[se.Node] = true
+			}
+		}
+		for id := range now {
+			if alarmed[id] {
+				continue
+			}
+			if f == nil || !touched[f.Node][id] {
+				res.FalseAlarms++
+			}
+		}
+		alarmed = now
+		if f != nil && !f.Detected && now[f.Node] && i >= f.Start {
+			f.Detected = true
+			f.Delay = i - f.Start
+			a := s.Assess(t0+int64(i)*stepMS, 0)
+			f.Rank = a.State(f.Node).Rank
+		}
+	}
+	res.Faults = faults
+	var delay, maxDelay int
+	var top1, top3 int
+	for _, f := range faults {
+		if !f.Detected {
+			continue
+		}
+		res.Detected++
+		delay += f.Delay
+		maxDelay = max(maxDelay, f.Delay)
+		if f.Rank == 1 {
+			top1++
+		}
+		if f.Rank >= 1 && f.Rank <= 3 {
+			top3++
+		}
+	}
+	if len(faults) > 0 {
+		res.DetectionRate = float64(res.Detected) / float64(len(faults))
+	}
+	if res.Detected > 0 {
+		res.MeanDelay = time.Duration(float64(delay) / float64(res.Detected) * float64(c.Step))
+		res.Top1 = float64(top1) / float64(res.Detected)
+		res.Top3 = float64(top3) / float64(res.Detected)
+	}
+	res.MaxDelay = time.Duration(maxDelay) * c.Step
+	if res.NodeHours > 0 {
+		res.FalsePer1000 = float64(res.FalseAlarms) / res.NodeHours * 1000
+	}
+	res.Elapsed = time.Since(begin)
+	return res
+}
+
+// Merge adds another run's counts to r (for several seeds).
+func (r EvalResult) Merge(o EvalResult) EvalResult {
+	out := r
+	out.Series += o.Series
+	out.Samples += o.Samples
+	out.NodeHours += o.NodeHours
+	out.Faults = append(slices.Clip(r.Faults), o.Faults...)
+	out.Seeds = append(slices.Clip(r.Seeds), o.Seeds...)
+	out.FalseAlarms += o.FalseAlarms
+	out.Elapsed += o.Elapsed
+	var det, delay, top1, top3 int
+	var maxDelay time.Duration
+	for _, f := range out.Faults {
+		if f.Detected {
+			det++
+			delay += f.Delay
+			maxDelay = max(maxDelay, time.Duration(f.Delay)*r.Config.Step)
+			if f.Rank == 1 {
+				top1++
+			}
+			if f.Rank >= 1 && f.Rank <= 3 {
+				top3++
+			}
+		}
+	}
+	out.Detected = det
+	out.DetectionRate = float64(det) / float64(max(len(out.Faults), 1))
+	out.FalsePer1000 = float64(out.FalseAlarms) / max(out.NodeHours, 1e-9) * 1000
+	out.MaxDelay = maxDelay
+	if det > 0 {
+		out.MeanDelay = time.Duration(float64(delay) / float64(det) * float64(r.Config.Step))
+		out.Top1 = float64(top1) / float64(det)
+		out.Top3 = float64(top3) / float64(det)
+	}
+	return out
+}
+
+// Report writes the figures and a line per fault kind.
+func (r EvalResult) Report(w io.Writer) {
+	c := r.Config
+	fmt.Fprintf(w, "landscape %d nodes (seeds %v), %.0f h sampled every %s, season %d samples; %d series, %d samples scored in %s (%.2f M samples/s)\n",
+		c.Nodes, r.Seeds, c.Hours, c.Step, c.Period, r.Series, r.Samples, r.Elapsed.Round(time.Millisecond), float64(r.Samples)/max(r.Elapsed.Seconds(), 1e-9)/1e6)
+	fmt.Fprintf(w, "faults injected:   %d on hosts (level shifts, spikes, drifts; VMs and services on the host see part of it)\n", len(r.Faults))
+	fmt.Fprintf(w, "detection rate:    %.1f %% (%d of %d)\n", 100*r.DetectionRate, r.Detected, len(r.Faults))
+	fmt.Fprintf(w, "false alarms:      %.2f per 1000 node-hours (%d in %.0f node-hours)\n", r.FalsePer1000, r.FalseAlarms, r.NodeHours)
+	fmt.Fprintf(w, "detection delay:   mean %s, max %s\n", r.MeanDelay.Round(time.Second), r.MaxDelay)
+	fmt.Fprintf(w, "root cause:        top-1 %.1f %%, top-3 %.1f %% of detected faults\n", 100*r.Top1, 100*r.Top3)
+	for _, k := range []string{FaultShift, FaultSpike, FaultDrift} {
+		ks := r.Kind(k)
+		fmt.Fprintf(w, "  %-12s %3d injected, %3d detected (mean delay %s), %3d ranked first\n", k+":", ks.Injected, ks.Detected, ks.MeanDelay.Round(time.Second), ks.Top1)
+	}
+}
+
+// KindStats are the figures of one kind of fault.
+type KindStats struct {
+	Injected, Detected, Top1 int
+	MeanDelay                time.Duration
+	// MeanDelayShare is the delay as a share of the fault's length.
+	MeanDelayShare float64
+}
+
+// Kind returns the figures of the faults of kind k.
+func (r EvalResult) Kind(k string) KindStats {
+	var ks KindStats
+	var delay, share float64
+	for _, f := range r.Faults {
+		if f.Kind != k {
+			continue
+		}
+		ks.Injected++
+		if f.Detected {
+			ks.Detected++
+			delay += float64(f.Delay)
+			share += float64(f.Delay) / float64(f.End-f.Start)
+			if f.Rank == 1 {
+				ks.Top1++
+			}
+		}
+	}
+	if ks.Detected > 0 {
+		ks.MeanDelay = time.Duration(delay / float64(ks.Detected) * float64(r.Config.Step))
+		ks.MeanDelayShare = share / float64(ks.Detected)
+	}
+	return ks
+}
