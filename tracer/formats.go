@@ -184,8 +184,10 @@ func Import(r io.Reader, f FileFormat, rec Recorder) (ImportReport, error) {
 		rep.Calls, err = ReadSpeedscope(in, rec)
 	case Callgrind:
 		rep.Calls, err = ReadCallgrind(in, rec)
+		rep.Notes = []string{"a callgrind profile has no timeline: its calls are laid out from their counts, costs read as ns"}
 	case Collapsed:
 		rep.Calls, err = ReadCollapsed(in, rec)
+		rep.Notes = []string{"collapsed stacks have no timeline and no call counts: each line lasts its count in ns, consecutive lines share calls"}
 	default:
 		return rep, fmt.Errorf("unknown format %q", f)
 	}
