@@ -617,7 +617,7 @@ func (t *landscapeTab) showDetails(id string) {
 	}
 	if l != nil {
 		h := l.History(id)
-		fmt.Fprintf(&s, "\nHistory (%d versions)\n", len(h))
+		fmt.Fprintf(&s, "\nHistory (%s)\n", plural(len(h), "version"))
 		var prev *landscape.NodeVersion
 		for i := range h {
 			v := &h[i]
@@ -650,6 +650,14 @@ func (t *landscapeTab) showDetails(id string) {
 		}
 	}
 	t.details.SetText(s.String())
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // changedKeys lists the attributes (and fields) that differ.

@@ -82,7 +82,7 @@ func TestLandscapeTabShowsLandscaperFileFolded(t *testing.T) {
 	assert.Contains(t, d, "type: machine")
 	assert.Contains(t, d, "hostname: machine_a")
 	assert.Contains(t, d, "→ INTERNAL")
-	assert.Contains(t, d, "History (1 versions)")
+	assert.Contains(t, d, "History (1 version)")
 
 	// Unfolding everything shows all 242.
 	tab.folded.SetChecked(false)

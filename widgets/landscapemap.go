@@ -512,6 +512,8 @@ func (r *landscapeMapRenderer) edgeLabels(w, h float64) {
 	}
 	sel := m.graph.Nodes[m.selected].ID
 	k := 0
+	var taken []fyne.Position // centres of the labels placed, to skip overlaps
+	var sizes []fyne.Size
 	for _, e := range m.graph.Edges {
 		if e.Source != sel && e.Target != sel {
 			continue
@@ -525,12 +527,27 @@ func (r *landscapeMapRenderer) edgeLabels(w, h float64) {
 		if float64(mid.X) < 0 || float64(mid.Y) < 0 || float64(mid.X) > w || float64(mid.Y) > h {
 			continue
 		}
+		text := strings.ToLower(strings.ReplaceAll(e.Label, "_", " "))
+		// Roughly 0.55 em per character; skip a label that would cover
+		// another (the edges then share the one shown).
+		ts := fyne.NewSize(float32(len(text))*10*0.55+2, 13)
+		covered := false
+		for q, c := range taken {
+			if abs32(c.X-mid.X) < (ts.Width+sizes[q].Width)/2 && abs32(c.Y-mid.Y) < (ts.Height+sizes[q].Height)/2 {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		taken, sizes = append(taken, mid), append(sizes, ts)
 		t := r.label()
-		t.Text = strings.ToLower(strings.ReplaceAll(e.Label, "_", " "))
+		t.Text = text
 		t.Color = lmEdgeStrong
 		t.TextSize = 10
 		t.TextStyle = fyne.TextStyle{Italic: true}
-		ts := t.MinSize()
+		ts = t.MinSize()
 		t.Move(mid.SubtractXY(ts.Width/2, ts.Height/2))
 		t.Resize(ts)
 		bg := r.back()
@@ -540,6 +557,13 @@ func (r *landscapeMapRenderer) edgeLabels(w, h float64) {
 			return
 		}
 	}
+}
+
+func abs32(v float32) float32 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // sparseLabels labels what it can when boxes are too small to hold text:
