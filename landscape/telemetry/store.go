@@ -46,8 +46,9 @@ type Series struct {
 	Key    landscape.JoinKey
 	Metric string
 	Node   string // the joined node's id; "" when no node has Key
-	// Ambiguous is set when several nodes have Key; the series is joined
-	// to the first of them in id order.
+	// Ambiguous is set when several nodes of the same layer have Key; the
+	// series is joined to the first of them in id order (a key shared with
+	// nodes of higher layers joins the lowest one and is not ambiguous).
 	Ambiguous bool
 	ring      []Point
 	head      int // index of the oldest point when the ring is full
@@ -135,7 +136,8 @@ func NewStore(g *landscape.Graph, cfg Config) *Store {
 func (s *Store) Config() Config { return s.cfg }
 
 // JoinIndex maps every join key of g's nodes, and every node id as a KeyID
-// key, to the ids of the nodes that have it, in id order.
+// key, to the ids of the nodes that have it: the nodes of the lowest layer
+// first (a cgroup before the service that runs in it), then in id order.
 func JoinIndex(g *landscape.Graph) map[landscape.JoinKey][]string {
 	idx := map[landscape.JoinKey][]string{}
 	if g == nil {
@@ -143,14 +145,33 @@ func JoinIndex(g *landscape.Graph) map[landscape.JoinKey][]string {
 	}
 	for i := range g.Nodes {
 		n := &g.Nodes[i]
-		idx[landscape.JoinKey{Kind: KeyID, Value: n.ID}] = append(idx[landscape.JoinKey{Kind: KeyID, Value: n.ID}], n.ID)
+		idk := landscape.JoinKey{Kind: KeyID, Value: n.ID}
+		idx[idk] = append(idx[idk], n.ID)
 		for _, k := range n.JoinKeys() {
 			if l := idx[k]; len(l) == 0 || l[len(l)-1] != n.ID {
 				idx[k] = append(l, n.ID)
 			}
 		}
 	}
+	for k, ids := range idx {
+		if len(ids) > 1 {
+			slices.SortStableFunc(ids, func(a, b string) int { return layerRank(g.Node(a)) - layerRank(g.Node(b)) })
+			idx[k] = ids
+		}
+	}
 	return idx
+}
+
+func layerRank(n *landscape.Node) int {
+	switch n.Layer {
+	case landscape.Physical:
+		return 0
+	case landscape.Virtual:
+		return 1
+	case landscape.Service:
+		return 2
+	}
+	return 3
 }
 
 // SetGraph joins the series to a new version of the landscape: series of
@@ -174,7 +195,7 @@ func (s *Store) joinSeries(se *Series) {
 	se.Node, se.Ambiguous = "", false
 	if len(ids) > 0 {
 		se.Node = ids[0]
-		se.Ambiguous = len(ids) > 1
+		se.Ambiguous = len(ids) > 1 && layerRank(s.graph.Node(ids[0])) == layerRank(s.graph.Node(ids[1]))
 	}
 }
 

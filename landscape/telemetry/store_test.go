@@ -30,6 +30,7 @@ func smallGraph() *landscape.Graph {
 		n("vm1", "vm", landscape.KeyUUID, "0c3e0a4e-5b1a-4f5c-9a53-6c1f3b2f9d10"),
 		n("vol1", "volume"),
 		n("svc", "service", landscape.KeyCgroup, "/system.slice/svc.service"),
+		{ID: "a-svc-unit", Type: "service", Layer: landscape.Service, Attrs: map[string]string{landscape.KeyCgroup: "/system.slice/svc.service"}},
 	}, []landscape.Edge{
 		{Source: "h1", Target: "h1/cpu0", Label: landscape.Contains},
 		{Source: "h1", Target: "h1/eth0", Label: landscape.Contains},
