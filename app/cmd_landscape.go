@@ -17,7 +17,7 @@ const landscapeSynopsis = "flowscape landscape [--source local|file:PATH] [--for
 
 func cmdLandscape(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("landscape", landscapeSynopsis, stderr)
-	source := fs.String("source", "", "read the landscape from `SOURCE`: local (this machine, the default) or file:PATH (landscaper JSON, hwloc XML or Flowscape JSON)")
+	source := fs.String("source", "", "read the landscape from `SOURCE`: local (this machine, the default) or file:PATH (landscaper JSON, hwloc XML or Flowscape JSON); several, separated by commas, are merged")
 	format := fs.String("format", "json", "output `FORMAT`: json (Flowscape), landscaper (node-link JSON) or dot (Graphviz)")
 	out := fs.String("o", "", "write to `OUT` instead of standard output")
 	at := fs.String("at", "", "write the graph as it was at `TIME` (Unix seconds or RFC 3339) instead of the whole history")
@@ -73,9 +73,29 @@ func cmdLandscape(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadLandscape reads the landscape a --source names; on failure it prints
-// why and returns nil with the exit status.
+// loadLandscape reads the landscape --source names; several, separated by
+// commas, are merged as they are at their latest time. On failure it
+// prints why and returns nil with the exit status.
 func loadLandscape(source string, stderr io.Writer) (*landscape.Landscape, int) {
+	parts := strings.Split(source, ",")
+	if len(parts) == 1 {
+		return loadOne(source, stderr)
+	}
+	merged := landscape.NewGraph(nil, nil)
+	for _, p := range parts {
+		l, code := loadOne(strings.TrimSpace(p), stderr)
+		if l == nil {
+			return nil, code
+		}
+		merged = merged.Merge(l.Latest())
+	}
+	if err := merged.Validate(); err != nil {
+		return nil, errorf(stderr, "merging %s: %v", source, err)
+	}
+	return landscape.FromGraph(merged, landscape.Time(time.Now().Unix())), 0
+}
+
+func loadOne(source string, stderr io.Writer) (*landscape.Landscape, int) {
 	switch {
 	case source == "" || source == hostland.Name:
 		g, rep := hostland.Scan(os.DirFS("/"))

@@ -119,6 +119,32 @@ func TestLandscapeCommandLocal(t *testing.T) {
 	}
 }
 
+func TestLandscapeCommandMergesSources(t *testing.T) {
+	hw := "../landscape/testdata/machine-A_hwloc.xml"
+	code, out, errs := runLandscape(t, "--source", "file:"+landscaperFixture+",file:"+hw)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var doc landscapeJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// hwloc names machine-A's objects machine-A_<type>_<n>, as landscaper
+	// does: the shared ones are merged, the others added.
+	ids := map[string]int{}
+	for _, n := range doc.Nodes {
+		ids[n.ID]++
+	}
+	for id, c := range ids {
+		if c != 1 {
+			t.Errorf("%s listed %d times", id, c)
+		}
+	}
+	if len(doc.Nodes) < 242 || ids["machine-A"] != 1 || ids["machine-A_pu_7"] != 1 {
+		t.Errorf("%d nodes after merging", len(doc.Nodes))
+	}
+}
+
 func TestLandscapeCommandBadInput(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	if err := os.WriteFile(bad, []byte("{\"nodes\": [\n{\"id\": 1,}]}"), 0o644); err != nil {
@@ -135,6 +161,7 @@ func TestLandscapeCommandBadInput(t *testing.T) {
 		{[]string{"--format", "svg", landscaperFixture}, 2, `unknown format "svg"`},
 		{[]string{"--at", "yesterday", landscaperFixture}, 2, "RFC 3339"},
 		{[]string{"--source", "local", landscaperFixture}, 2, "not both"},
+		{[]string{"--source", "local,cloud"}, 2, `unknown source "cloud"`},
 	}
 	for _, c := range cases {
 		code, _, errs := runLandscape(t, c.args...)
