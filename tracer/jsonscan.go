@@ -132,6 +132,7 @@ func (s *jsonScanner) str() ([]byte, error) {
 	}
 	start := s.pos
 	escaped := false
+	var high byte // the bytes' high bits: 0 for ASCII
 	for i := s.pos; ; i++ {
 		if i >= len(s.buf) {
 			off := i - start
@@ -142,12 +143,14 @@ func (s *jsonScanner) str() ([]byte, error) {
 			i = start + off - 1
 			continue
 		}
-		switch c := s.buf[i]; {
+		c := s.buf[i]
+		high |= c
+		switch {
 		case c == '"':
 			raw := s.buf[start:i]
 			s.pos = i + 1
 			if !escaped {
-				if !utf8.Valid(raw) {
+				if high >= utf8.RuneSelf && !utf8.Valid(raw) {
 					return []byte(string([]rune(string(raw)))), nil
 				}
 				return raw, nil
