@@ -39,19 +39,21 @@ type syscallsTab struct {
 
 	// mu guards the run state and the latest view, shared by the source's
 	// goroutine and the UI goroutine.
-	mu       sync.Mutex
-	model    *syscalls.Model
-	cancel   context.CancelFunc
-	gen      int // run generation: a run that ended late does not touch a newer one
-	running  bool
-	source   string // auto, bpftrace, dtrace, proc
-	interval time.Duration
-	by       syscalls.By
-	selKey   string // selected row key
-	selPID   int
-	selSys   string
-	view     syscallsView
-	refresh  refresher
+	mu      sync.Mutex
+	model   *syscalls.Model
+	cancel  context.CancelFunc
+	gen     int // run generation: a run that ended late does not touch a newer one
+	running bool
+	// hiddenPause says counting stopped because the tab was hidden.
+	hiddenPause bool
+	source      string // auto, bpftrace, dtrace, proc
+	interval    time.Duration
+	by          syscalls.By
+	selKey      string // selected row key
+	selPID      int
+	selSys      string
+	view        syscallsView
+	refresh     refresher
 	// notify asks for show on the UI goroutine (tests replace it).
 	notify func()
 
@@ -209,18 +211,38 @@ func (s *syscallsTab) content() fyne.CanvasObject {
 	return container.NewBorder(toolbar, nil, nil, nil, split)
 }
 
-// tick starts counting the first time the tab is on screen. Off the UI
-// goroutine.
+// tick starts counting the first time the tab is on screen, and stops
+// counting while the tab is hidden (counting slows every process on the
+// machine a little), starting again when it is shown. Off the UI goroutine.
 func (s *syscallsTab) tick() {
-	if s.started.Load() {
-		return
-	}
 	fyne.Do(func() {
-		if s.started.Load() || s.u.tabs == nil {
+		if s.u.tabs == nil {
 			return
 		}
-		if sel := s.u.tabs.Selected(); sel != nil && sel.Text == "Syscalls" {
-			s.begin()
+		sel := s.u.tabs.Selected()
+		shown := sel != nil && sel.Text == "Syscalls"
+		if !s.started.Load() {
+			if shown {
+				s.begin()
+			}
+			return
+		}
+		s.mu.Lock()
+		running, hidden := s.running, s.hiddenPause
+		s.mu.Unlock()
+		switch {
+		case !shown && running:
+			s.stop()
+			s.mu.Lock()
+			s.running, s.hiddenPause, s.view.running = false, true, false
+			s.view.status, s.view.isErr = "Not counting while this tab is hidden; what was counted stays.", false
+			s.mu.Unlock()
+			s.show()
+		case shown && hidden:
+			s.mu.Lock()
+			s.hiddenPause = false
+			s.mu.Unlock()
+			s.restart(false)
 		}
 	})
 }

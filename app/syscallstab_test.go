@@ -2,6 +2,7 @@ package app
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -119,6 +120,31 @@ func TestSyscallsTabFromProcIsPartialAndSaysSo(t *testing.T) {
 	if before == 0 {
 		t.Error("the table was emptied by the pause")
 	}
+}
+
+func TestSyscallsTabCountsOnlyWhileShown(t *testing.T) {
+	u, s, updates := newSyscallsTestTab(t)
+	s.ivSel.SetSelected("250ms")
+	s.sourceSel.SetSelected("proc")
+	u.tabs.SelectIndex(0)
+	s.tick()
+	if s.started.Load() {
+		t.Fatal("counting started with the tab hidden")
+	}
+	u.tabs.SelectIndex(slices.Index(tabNames, "syscalls"))
+	s.tick()
+	waitView(t, s, updates, "counting", func() bool { return len(s.rows) > 0 })
+	u.tabs.SelectIndex(0)
+	s.tick()
+	if s.running || !strings.Contains(s.state.Text, "hidden") {
+		t.Errorf("hidden: running %v, status %q", s.running, s.state.Text)
+	}
+	if len(s.rows) == 0 {
+		t.Error("the rows were lost")
+	}
+	u.tabs.SelectIndex(slices.Index(tabNames, "syscalls"))
+	s.tick()
+	waitView(t, s, updates, "counting again", func() bool { return s.pauseBtn.Text == "Pause" && strings.Contains(s.state.Text, "/proc") })
 }
 
 func TestSyscallsTabFallsBackWithoutBpftrace(t *testing.T) {
