@@ -1,0 +1,172 @@
+package hosttelemetry
+
+import (
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"flowscape/landscape"
+	"flowscape/landscape/telemetry"
+	"flowscape/sources/hostland"
+)
+
+func machine(stat, disk, net, cgUsage, cgMem string) fstest.MapFS {
+	return fstest.MapFS{
+		"proc/sys/kernel/hostname":                        {Data: []byte("box\n")},
+		"proc/stat":                                       {Data: []byte(stat)},
+		"proc/meminfo":                                    {Data: []byte("MemTotal:       1000 kB\nMemFree:         100 kB\nMemAvailable:    250 kB\n")},
+		"proc/loadavg":                                    {Data: []byte("1.50 1.00 0.50 2/300 4000\n")},
+		"proc/diskstats":                                  {Data: []byte(disk)},
+		"proc/net/dev":                                    {Data: []byte("Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n" + net)},
+		"sys/fs/cgroup/cgroup.controllers":                {Data: []byte("cpu memory\n")},
+		"sys/fs/cgroup/cpu.stat":                          {Data: []byte("usage_usec 1\n")},
+		"sys/fs/cgroup/system.slice/cpu.stat":             {Data: []byte("usage_usec " + cgUsage + "\nuser_usec 1\n")},
+		"sys/fs/cgroup/system.slice/memory.current":       {Data: []byte(cgMem)},
+		"sys/fs/cgroup/system.slice/x.service/cpu.stat":   {Data: []byte("usage_usec 5\n")},
+		"sys/fs/cgroup/system.slice/x.service/memory.max": {Data: []byte("max\n")},
+	}
+}
+
+func byKey(samples []telemetry.Sample) map[string]float64 {
+	m := map[string]float64{}
+	for _, s := range samples {
+		m[s.Key.Kind+"="+s.Key.Value+" "+s.Metric] = s.V
+	}
+	return m
+}
+
+func TestCollectRatesFromCounters(t *testing.T) {
+	fsys := machine(
+		"cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\ncpu1 50 0 50 350 50 0 0 0 0 0\nintr 1 2 3\n",
+		"   8       0 vda 10 0 2000 5 20 0 4000 9 0 1000 14 0 0 0 0\n",
+		"  eth0: 1000 10 1 2 0 0 0 0 5000 20 3 4 0 0 0 0\n",
+		"1000000", "4096\n")
+	c := &Collector{FS: fsys}
+	t0 := time.Unix(1000, 0)
+	first, rep := c.Collect(t0)
+	got := byKey(first)
+	// Gauges come at once; rates need a second read.
+	if len(first) != 3 || got["hostname=box mem_used_pct"] != 75 || got["hostname=box load1"] != 1.5 || got["cgroup=/system.slice cgroup_mem_bytes"] != 4096 {
+		t.Fatalf("first read: %v (report %v)", got, rep)
+	}
+	// Two seconds later: cpu0 busy 150 of 250 ticks, cpu1 idle, the
+	// machine busy 200 of 300; vda read
+	// 2048 sectors, busy 1 s of 2; eth0 got 2000 bytes; the cgroup used
+	// 0.5 s of CPU; its memory counter shrank (a gauge: fine).
+	fsys["proc/stat"] = &fstest.MapFile{Data: []byte("cpu  250 0 150 750 150 0 0 0 0 0\ncpu0 150 0 100 400 100 0 0 0 0 0\ncpu1 50 0 50 450 150 0 0 0 0 0\n")}
+	fsys["proc/diskstats"] = &fstest.MapFile{Data: []byte("   8       0 vda 20 0 4048 5 20 0 4000 9 0 2000 14 0 0 0 0\n")}
+	fsys["proc/net/dev"] = &fstest.MapFile{Data: []byte("  eth0: 3000 30 1 3 0 0 0 0 5000 20 3 4 0 0 0 0\n")}
+	fsys["sys/fs/cgroup/system.slice/cpu.stat"] = &fstest.MapFile{Data: []byte("usage_usec 1500000\n")}
+	fsys["sys/fs/cgroup/system.slice/memory.current"] = &fstest.MapFile{Data: []byte("2048\n")}
+	second, rep := c.Collect(t0.Add(2 * time.Second))
+	got = byKey(second)
+	want := map[string]float64{
+		"cpu=0 cpu_busy_pct":                            60,
+		"cpu=1 cpu_busy_pct":                            0,
+		"hostname=box cpu_busy_pct":                     100 * 200.0 / 300,
+		"device=vda disk_read_bytes_s":                  2048 * 512 / 2,
+		"device=vda disk_write_bytes_s":                 0,
+		"device=vda disk_busy_pct":                      50,
+		"device=eth0 net_rx_bytes_s":                    1000,
+		"device=eth0 net_tx_bytes_s":                    0,
+		"device=eth0 net_errors_s":                      0,
+		"device=eth0 net_drops_s":                       0.5,
+		"cgroup=/system.slice cgroup_cpu_pct":           25,
+		"cgroup=/system.slice cgroup_mem_bytes":         2048,
+		"cgroup=/system.slice/x.service cgroup_cpu_pct": 0,
+		"hostname=box mem_used_pct":                     75,
+		"hostname=box load1":                            1.5,
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || math.Abs(g-w) > 1e-9 {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d samples, want %d: %v", len(got), len(want), got)
+	}
+	if rep.Skipped != 0 || rep.Resets != 0 {
+		t.Errorf("report %v", rep)
+	}
+	// A counter that goes back (interface re-created) gives no rate and
+	// is counted; the next read has one again.
+	fsys["proc/net/dev"] = &fstest.MapFile{Data: []byte("  eth0: 10 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n")}
+	third, rep := c.Collect(t0.Add(4 * time.Second))
+	if _, ok := byKey(third)["device=eth0 net_rx_bytes_s"]; ok || rep.Resets == 0 {
+		t.Errorf("after a reset: %v, report %v", byKey(third), rep)
+	}
+	fourth, _ := c.Collect(t0.Add(6 * time.Second))
+	if v, ok := byKey(fourth)["device=eth0 net_rx_bytes_s"]; !ok || v != 0 {
+		t.Errorf("after the reset, rx rate %v %v", v, ok)
+	}
+}
+
+func TestCollectBadFiles(t *testing.T) {
+	fsys := machine("cpu0 1 x 3 4 5\n", "8 0 vda a b c d e f g h i j k\n", "  eth0: 1 2 3\n", "1", "x")
+	c := &Collector{FS: fsys}
+	c.Collect(time.Unix(0, 0))
+	_, rep := c.Collect(time.Unix(1, 0))
+	if rep.Skipped < 2 || len(rep.Problems) == 0 {
+		t.Errorf("report %+v: want the bad /proc/stat and /proc/diskstats lines counted", rep)
+	}
+	// The v2 hierarchy beside v1 controllers is found too.
+	for k, v := range fsys {
+		if rest, ok := strings.CutPrefix(k, "sys/fs/cgroup/"); ok {
+			delete(fsys, k)
+			fsys["sys/fs/cgroup/unified/"+rest] = v
+		}
+	}
+	if s, _ := c.Collect(time.Unix(2, 0)); byKey(s)["cgroup=/system.slice cgroup_mem_bytes"] != 4096 {
+		t.Errorf("hybrid cgroups: %v", byKey(s))
+	}
+	delete(fsys, "proc/stat")
+	if s, _ := c.Collect(time.Unix(3, 0)); len(s) == 0 {
+		t.Error("no samples at all once /proc/stat is gone: the rest should still be read")
+	}
+}
+
+// On this machine, the samples join the nodes of its own landscape: every
+// CPU, the machine, the interfaces and the disks.
+func TestJoinsThisMachinesLandscape(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		t.Skip("no /proc here:", err)
+	}
+	fsys := os.DirFS("/")
+	g, _ := hostland.Scan(fsys)
+	c := &Collector{FS: fsys}
+	c.Collect(time.Now())
+	time.Sleep(300 * time.Millisecond)
+	samples, rep := c.Collect(time.Now())
+	s := telemetry.NewStore(g, telemetry.DefaultConfig())
+	s.Add(samples...)
+	joined := map[string]map[string]bool{} // node type → metrics
+	for _, n := range g.Nodes {
+		for _, sv := range s.Series(n.ID) {
+			if joined[n.Type] == nil {
+				joined[n.Type] = map[string]bool{}
+			}
+			joined[n.Type][sv.Metric] = true
+		}
+	}
+	threads := 0
+	for _, n := range g.Nodes {
+		if n.Type == "thread" {
+			threads++
+			if len(s.Series(n.ID)) == 0 {
+				t.Errorf("CPU node %s (cpu=%s) has no series", n.ID, n.Attrs[landscape.KeyCPU])
+			}
+		}
+	}
+	if threads == 0 || !joined["machine"][MemUsed] || !joined["machine"][CPUBusy] {
+		t.Errorf("joined %v (report %v)", joined, rep)
+	}
+	for _, sm := range samples {
+		if sm.Metric == CPUBusy && (sm.V < 0 || sm.V > 100) {
+			t.Errorf("%v = %v", sm.Key, sm.V)
+		}
+	}
+	t.Logf("joined by node type: %v; unjoined series: %d", joined, len(s.Unjoined()))
+}
