@@ -270,3 +270,32 @@ func FuzzParseStatus(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { _, _ = procstat.ParseStatus(data) })
 }
+
+// FuzzScan reads fuzzed stat, io and status files through an fs.FS, as the
+// source reads /proc.
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(statLine(42, "bash", 1, 7, 3, 900)), []byte(ioFile(10, 3)), []byte(statusFile(5, 2)))
+	for i := range statCases {
+		f.Add([]byte(statCases[i].in), []byte(ioCases[i%len(ioCases)].in), []byte(statusCases[i%len(statusCases)].in))
+	}
+	f.Fuzz(func(t *testing.T, stat, io, status []byte) {
+		fsys := fstest.MapFS{
+			"42/stat":   &fstest.MapFile{Data: stat},
+			"42/io":     &fstest.MapFile{Data: io},
+			"42/status": &fstest.MapFile{Data: status},
+		}
+		procs, bad, err := procstat.Scan(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(procs)+bad != 1 {
+			t.Fatalf("%d processes and %d bad from one", len(procs), bad)
+		}
+		samples, _ := procstat.Delta(nil, procs, nil)
+		for _, s := range samples {
+			if s.Count == 0 {
+				t.Fatalf("empty sample %+v", s)
+			}
+		}
+	})
+}
