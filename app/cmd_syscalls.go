@@ -85,7 +85,7 @@ func cmdSyscalls(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var o syscallsOptions
 	var by string
 	fs.DurationVar(&o.interval, "interval", time.Second, "report every `DURATION`")
-	fs.IntVar(&o.count, "count", 0, "stop after `N` intervals (0: until interrupted, or until the command exits)")
+	fs.IntVar(&o.count, "count", 0, "stop after `N` intervals (0: until interrupted); not with a command, counted until it exits")
 	fs.IntVar(&o.pid, "pid", 0, "count only the process `PID`")
 	fs.StringVar(&o.comm, "comm", "", "count only processes whose name matches `PATTERN` (a glob with * ? [ ], else a substring)")
 	fs.StringVar(&by, "by", "process", "one row per process or per syscall: `BY` is process or syscall")
@@ -107,6 +107,8 @@ func cmdSyscalls(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return usageError(fs, stderr, fmt.Errorf("interval %v: want at least 1ms", o.interval))
 	case o.pid != 0 && len(o.command) > 0:
 		return usageError(fs, stderr, errors.New("give --pid or a command after --, not both"))
+	case o.count != 0 && len(o.command) > 0:
+		return usageError(fs, stderr, errors.New("--count does not go with a command: a command is counted until it exits"))
 	case o.pid < 0 || o.count < 0 || o.top < 0:
 		return usageError(fs, stderr, errors.New("--pid, --count and --top must not be negative"))
 	}

@@ -246,6 +246,7 @@ func TestSyscallsBadInput(t *testing.T) {
 		{[]string{"--format", "xml"}, 2, `format "xml"`},
 		{[]string{"--interval", "1us"}, 2, "at least 1ms"},
 		{[]string{"--pid", "1", "--", "true"}, 2, "not both"},
+		{[]string{"--count", "3", "--", "true"}, 2, "--count does not go with a command"},
 		{[]string{"--source", "etw"}, 1, `unknown source "etw"`},
 		{[]string{"--source", "proc", "--pid", "999999999", "--count", "1"}, 0, "process 999999999: process exited"},
 		{[]string{"--source", "proc", "--", "/no/such/program"}, 1, "/no/such/program"},
