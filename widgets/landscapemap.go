@@ -92,6 +92,8 @@ type LandscapeMap struct {
 	offX, offY float64 // map point at the top-left corner
 	fitted     bool    // the view was fitted to this size
 
+	marksGen int // counts changes of marks, for the renderer's cache
+
 	hover   string // the node under the pointer
 	tipBG   *canvas.Rectangle
 	tipText *canvas.Text
@@ -142,6 +144,7 @@ func (m *LandscapeMap) Graph() *landscape.Graph { return m.graph }
 // SetMarks highlights nodes by ID (nil clears). Call on the UI goroutine.
 func (m *LandscapeMap) SetMarks(marks map[string]Mark) {
 	m.marks = marks
+	m.marksGen++
 	m.Refresh()
 }
 
@@ -367,6 +370,11 @@ type landscapeMapRenderer struct {
 	size      fyne.Size
 	bufs      [2]*image.NRGBA
 	flip      bool
+
+	scene    *image.NRGBA // the whole drawing at sceneKey's zoom, when small enough
+	scenePix []uint8      // scene's memory, kept across sizes
+	lastKey  sceneKey     // the key of the last frame drawn without the cache
+	sceneKey sceneKey
 }
 
 var _ fyne.WidgetRenderer = (*landscapeMapRenderer)(nil)
@@ -676,8 +684,70 @@ func (r *landscapeMapRenderer) draw(w, h int) image.Image {
 	}
 	scale := float64(w) / float64(r.size.Width)
 	z := m.zoom * scale
-	sx := func(x float64) float64 { return (x - m.offX) * z }
-	sy := func(y float64) float64 { return (y - m.offY) * z }
+	// When the whole drawing at this zoom is not much bigger than the
+	// view, it is drawn once and panning only copies it. It is drawn on
+	// the second frame at one zoom: while zooming, every frame has a new
+	// zoom and drawing just the view is cheaper.
+	const margin = 8
+	cw := int(m.lay.Width*z) + 2*margin
+	ch := int(m.lay.Height*z) + 2*margin
+	key := sceneKey{m.graph, m.lay, z, m.selected, m.marksGen}
+	if cw*ch <= 4*w*h && (r.sceneKey == key || r.lastKey == key) {
+		if r.scene == nil || r.sceneKey != key {
+			if r.scene == nil || r.scene.Rect.Dx() != cw || r.scene.Rect.Dy() != ch {
+				// Zooming changes the size at every step: reuse the memory.
+				if cap(r.scenePix) < 4*cw*ch {
+					r.scenePix = make([]uint8, 4*cw*ch)
+				}
+				r.scene = &image.NRGBA{Pix: r.scenePix[:4*cw*ch], Stride: 4 * cw, Rect: image.Rect(0, 0, cw, ch)}
+			}
+			lmFill(r.scene, r.scene.Bounds(), lmPaper)
+			r.drawScene(r.scene, -margin/z, -margin/z, z)
+			r.sceneKey = key
+		}
+		for _, b := range m.lay.Bands {
+			y0, y1 := (b.Y0-m.offY)*z, (b.Y1-m.offY)*z
+			lmFill(img, image.Rect(0, int(y0), w, int(y1)), lmBandTint[b.Layer])
+		}
+		lmBlit(img, r.scene, int(math.Round((-margin/z-m.offX)*z)), int(math.Round((-margin/z-m.offY)*z)))
+		return img
+	}
+	r.lastKey = key
+	r.drawScene(img, m.offX, m.offY, z)
+	return img
+}
+
+// sceneKey is what a cached drawing depends on.
+type sceneKey struct {
+	g        *landscape.Graph
+	lay      *landscape.Layout
+	z        float64
+	selected int
+	marks    int
+}
+
+// lmBlit copies src into dst with src's top-left corner at (x, y).
+func lmBlit(dst, src *image.NRGBA, x, y int) {
+	r := src.Rect.Add(image.Pt(x, y)).Intersect(dst.Rect)
+	if r.Empty() {
+		return
+	}
+	n := 4 * r.Dx()
+	for row := r.Min.Y; row < r.Max.Y; row++ {
+		d := dst.PixOffset(r.Min.X, row)
+		s := src.PixOffset(r.Min.X-x, row-y)
+		copy(dst.Pix[d:d+n], src.Pix[s:s+n])
+	}
+}
+
+// drawScene paints bands, edges and boxes into img, with map point
+// (offX, offY) at its top-left corner and z pixels per map unit.
+func (r *landscapeMapRenderer) drawScene(img *image.NRGBA, offX, offY, z float64) {
+	m := r.m
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	scale := z / m.zoom
+	sx := func(x float64) float64 { return (x - offX) * z }
+	sy := func(y float64) float64 { return (y - offY) * z }
 	for _, b := range m.lay.Bands {
 		lmFill(img, image.Rect(0, int(sy(b.Y0)), w, int(sy(b.Y1))), lmBandTint[b.Layer])
 	}
@@ -746,7 +816,7 @@ func (r *landscapeMapRenderer) draw(w, h int) image.Image {
 			lmOutline(img, rect.Inset(-1), lmSelectInk, int(math.Max(2, 2*scale)))
 		}
 	}
-	return img
+
 }
 
 // lmShape draws a node: compute as a box, network with cut corners, storage
