@@ -667,6 +667,9 @@ func (s *scanner) services(procs []proc) {
 	owned := map[string]bool{}
 	denied := 0
 	for _, p := range procs {
+		if len(socks) == 0 {
+			break // no listening socket: no open files to look through
+		}
 		dir := fmt.Sprintf("proc/%d/fd", p.pid)
 		fds, err := fs.ReadDir(s.fsys, dir)
 		if err != nil {

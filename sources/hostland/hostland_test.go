@@ -498,3 +498,14 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkScanThisMachine scans the real /sys and /proc.
+func BenchmarkScanThisMachine(b *testing.B) {
+	if _, err := os.Stat("/sys/devices/system/cpu"); err != nil {
+		b.Skip("no /sys here")
+	}
+	fsys := os.DirFS("/")
+	for b.Loop() {
+		hostland.Scan(fsys)
+	}
+}
