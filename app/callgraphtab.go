@@ -286,12 +286,12 @@ func (c *callgraphTab) setThreads(ths []tracer.Thread) {
 // apply pushes the latest counters into the widget; on the UI goroutine.
 func (c *callgraphTab) apply() {
 	c.mu.Lock()
-	g := c.stats
+	g, total := c.stats, c.report.Total
 	c.mu.Unlock()
 	if g == nil {
 		return
 	}
-	c.view.UpdateStats(g)
+	c.view.UpdateStats(g, total)
 	if n, ok := c.view.Selected(); ok {
 		c.showDetails(n, true)
 	}

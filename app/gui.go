@@ -75,7 +75,6 @@ func newUI(w fyne.Window, o guiOptions) *ui {
 	u.status = widget.NewLabel("Starting…")
 	u.status.Truncation = fyne.TextTruncateEllipsis
 	u.stats = widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true})
-	u.stats.Truncation = fyne.TextTruncateEllipsis
 	u.flow = newFlowTab(u)
 	u.callgraph = newCallgraphTab(u)
 	u.sources = newSourcesTab(registry.Default())

@@ -246,10 +246,11 @@ func (g *CallGraph) SetGraph(gr *tracer.Graph, l *gvlayout.Layout, total int64, 
 }
 
 // UpdateStats refreshes the counters shown for functions already on the
-// graph (without moving anything) and flashes those called since the last
-// update. Call on the UI goroutine.
-func (g *CallGraph) UpdateStats(gr *tracer.Graph) {
-	changed := false
+// graph (without moving anything), and the total time their shares are of,
+// and flashes those called since the last update. Call on the UI goroutine.
+func (g *CallGraph) UpdateStats(gr *tracer.Graph, total int64) {
+	changed := total != g.total
+	g.total = total
 	for _, gn := range gr.Nodes {
 		n := g.byID[gn.ID]
 		if n == nil || n.gone {

@@ -107,7 +107,7 @@ func TestCallGraphFlashesCalledFunctions(t *testing.T) {
 	cg.SetGraph(g, l, 100, tracer.ByInclusive, nil)
 	cg.Settle()
 	more, _ := cgFixture(5, gvlayout.Point{X: 60, Y: 150}, gvlayout.Point{}, false)
-	cg.UpdateStats(more)
+	cg.UpdateStats(more, 100)
 	assert.Equal(t, 1.0, cg.byID[2].flash, "a was called")
 	assert.Equal(t, 0.0, cg.byID[1].flash, "main was not")
 	assert.Equal(t, int64(5), cg.byID[2].n.Calls, "the counters are the new ones")
