@@ -24,7 +24,7 @@ STATICCHECK_VERSION ?= v0.8.2## honnef.co/go/tools version (or latest)
 BUILD_PKGS := gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev \
 	libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
 SCREENSHOT_PKGS := xvfb xauth x11-utils imagemagick libgl1-mesa-dri
-TEST_PKGS := xdg-utils gdb strace python3 python3-dev graphviz bpftrace iproute2 valgrind
+TEST_PKGS := xdg-utils gdb strace python3 python3-dev graphviz bpftrace iproute2 valgrind prometheus prometheus-node-exporter
 
 GOBIN := $(shell go env GOPATH 2>/dev/null)/bin
 STATICCHECK := $(GOBIN)/staticcheck

@@ -7,12 +7,15 @@ import (
 	"flowscape/sources/bpftrace"
 	"flowscape/sources/dtrace"
 	"flowscape/sources/hostland"
+	"flowscape/sources/hosttelemetry"
 	"flowscape/sources/landfile"
 	"flowscape/sources/procstat"
+	"flowscape/sources/prometheus"
 	"flowscape/sources/pyagent"
 	"flowscape/sources/pydtrace"
 	"flowscape/sources/pyusdt"
 	"flowscape/sources/replay"
+	"flowscape/sources/telemetrycsv"
 )
 
 // Default returns the registry of all built-in backends.
@@ -28,6 +31,9 @@ func Default() *sources.Registry {
 		replay.Name:        replay.Backend{},
 		hostland.Name:      hostland.Backend{},
 		landfile.Name:      landfile.Backend{},
+		hosttelemetry.Name: hosttelemetry.Backend{},
+		prometheus.Name:    prometheus.Backend{},
+		telemetrycsv.Name:  telemetrycsv.Backend{},
 	})
 	if err != nil {
 		panic(err) // the table above is fixed at compile time
