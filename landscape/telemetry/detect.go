@@ -78,7 +78,7 @@ func DefaultConfig() Config {
 		Window: 60, Alpha: 0.1,
 		HWAlpha: 0.02, HWBeta: 0, HWGamma: 0.2, HWDev: 0.01,
 		Warn: 4, Crit: 8, K: 3, N: 5,
-		Floor: 1e-6, Capacity: 900, Relearn: 10,
+		Floor: 1e-6, Capacity: 900, Relearn: 3,
 	}
 }
 
