@@ -313,8 +313,12 @@ func inject(ctx context.Context, pid int, code string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	call := fmt.Sprintf("call (int)Py_AddPendingCall((int (*)(void *))PyRun_SimpleString, (void *)strdup(%s))", cString(code))
+	// Reading the symbols of every shared library a big program loaded
+	// takes seconds: read only libc's (strdup) and the interpreter's.
 	cmd := exec.CommandContext(ctx, "gdb", "-p", strconv.Itoa(pid), "-batch", "-nx",
-		"-ex", "set confirm off", "-ex", call, "-ex", "detach", "-ex", "quit")
+		"-iex", "set auto-solib-add off", "-iex", "set debuginfod enabled off",
+		"-ex", "set confirm off", "-ex", `sharedlibrary /libc\.so`, "-ex", "sharedlibrary /libpython",
+		"-ex", call, "-ex", "detach", "-ex", "quit")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
