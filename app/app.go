@@ -42,6 +42,13 @@ Usage:
         write a landscape (this machine by default, or a landscaper JSON,
         hwloc XML or Flowscape JSON file) as Flowscape JSON, landscaper
         node-link JSON or Graphviz DOT
+  flowscape anomalies --landscape FILE|local --telemetry FILE.csv [--format text|json] [--at TIME] [--season D]
+        anomalies per node of a landscape from timestamp,node,metric,value
+        telemetry: state, score, metric, first alarm, what it is impacted by,
+        and the likely root causes ranked
+  flowscape anomalies --evaluate [--nodes N] [--hours H] [--seeds 1,2,3]
+        detection rate, false alarms, delay and root-cause accuracy on
+        generated landscapes with injected faults
   flowscape sources
         list the data sources and whether they can run on this machine
   flowscape syscalls [--interval 1s] [--count N] [--pid PID | --comm PATTERN | -- COMMAND [ARGS...]]
@@ -72,6 +79,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return cmdCallgraph(args[1:], stdout, stderr)
 		case "landscape":
 			return cmdLandscape(args[1:], stdout, stderr)
+		case "anomalies":
+			return cmdAnomalies(args[1:], stdout, stderr)
 		case "sources":
 			return cmdSources(args[1:], stdout, stderr)
 		case "syscalls":
