@@ -16,14 +16,23 @@ import (
 	"flowscape/tracer/syscalls"
 )
 
-// loopNS runs the loop program (under a prefix command, if any) runs times
-// and returns the least ns per call it measured: the run least disturbed
-// by the other work on the machine.
-func loopNS(b *testing.B, runs int, prefix []string, bin, mode string, n int) float64 {
+// loopCost runs the loop program (under a prefix command, if any) runs
+// times and returns the least CPU time per call, in ns, of the whole
+// command: the loop with a tracer's work done in its context (bpftrace's
+// probe) plus, for a tracer that is the command (strace), the tracer's own
+// CPU. On a quiet machine that is the wall-clock slowdown; unlike wall
+// time, it holds when other work shares the machine.
+func loopCost(b *testing.B, runs int, prefix []string, bin, mode string, n int) float64 {
 	b.Helper()
 	best := 0.0
 	for i := 0; i < runs; i++ {
-		ns := loopOnce(b, prefix, bin, mode, n)
+		argv := append(append([]string{}, prefix...), bin, mode, strconv.Itoa(n))
+		cmd := exec.Command(argv[0], argv[1:]...)
+		out, err := cmd.Output()
+		require.NoError(b, err, "%v", argv)
+		require.NotEmpty(b, strings.Fields(string(out)), "%v printed nothing", argv)
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		ns := float64(cpu.Nanoseconds()) / float64(n)
 		if i == 0 || ns < best {
 			best = ns
 		}
@@ -31,24 +40,12 @@ func loopNS(b *testing.B, runs int, prefix []string, bin, mode string, n int) fl
 	return best
 }
 
-func loopOnce(b *testing.B, prefix []string, bin, mode string, n int) float64 {
-	b.Helper()
-	argv := append(append([]string{}, prefix...), bin, mode, strconv.Itoa(n))
-	out, err := exec.Command(argv[0], argv[1:]...).Output()
-	require.NoError(b, err, "%v", argv)
-	lines := strings.Fields(string(out))
-	require.NotEmpty(b, lines)
-	ns, err := strconv.ParseFloat(lines[len(lines)-1], 64)
-	require.NoError(b, err)
-	return ns
-}
-
 // BenchmarkSyscallOverhead compares a syscall-heavy loop (stat, small
 // writes) untraced, under the bpftrace source (counting every process on
 // the machine) and under strace -c -f, and reports the slowdowns as ratios
-// from one run: x-bpftrace-stat, x-strace-stat, x-bpftrace-write,
-// x-strace-write. Each figure is the best of a few runs of the loop, as the
-// machine may be busy with other work.
+// of CPU time per call (see loopCost) from one run: x-bpftrace-stat,
+// x-strace-stat, x-bpftrace-write, x-strace-write, and the untraced cost as
+// ns/stat and ns/write. Each figure is the best of a few runs.
 func BenchmarkSyscallOverhead(b *testing.B) {
 	needBpftrace(b)
 	strace, err := exec.LookPath("strace")
@@ -69,8 +66,8 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 	}{{"stat", 200000}, {"write", 50000}}
 	for i := 0; i < b.N; i++ {
 		for _, l := range loads {
-			plain := loopNS(b, 3, nil, bin, l.mode, l.n)
-			underStrace := loopNS(b, 2, []string{strace, "-c", "-f", "-o", "/dev/null"}, bin, l.mode, l.n)
+			plain := loopCost(b, 3, nil, bin, l.mode, l.n)
+			underStrace := loopCost(b, 2, []string{strace, "-c", "-f", "-o", "/dev/null"}, bin, l.mode, l.n)
 
 			src, err := bpftrace.Backend{}.NewSyscalls(sources.SyscallConfig{Interval: time.Second})
 			require.NoError(b, err)
@@ -88,7 +85,7 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 				}))
 			}()
 			<-ready // attached and counting
-			underBpf := loopNS(b, 3, nil, bin, l.mode, l.n)
+			underBpf := loopCost(b, 3, nil, bin, l.mode, l.n)
 			cancel()
 			require.NoError(b, <-done)
 
