@@ -93,18 +93,22 @@ type evalSeries struct {
 	reach      float64 // share of the host's fault effect this series sees
 }
 
-// Evaluate runs an evaluation.
-func Evaluate(c EvalConfig) EvalResult {
-	begin := time.Now()
-	rng := rand.New(rand.NewPCG(c.Seed, 0xe7a1))
-	g := landscape.Generate(c.Nodes, c.Seed)
-	cfg := c.Detect
-	cfg.Period = c.Period
-	steps := int(c.Hours * float64(time.Hour) / float64(c.Step))
-	cfg.Capacity = 2 * c.Period
-	s := NewStore(g, cfg)
+// Synth makes seasonal, noisy metrics for the hosts, disks, VMs and
+// services of a generated landscape (landscape.Generate's types), and lets
+// a fault on a host show in its own CPU and, weaker, in the VMs deployed
+// on it and the services running on those.
+type Synth struct {
+	Period int     // season length in samples
+	Spikes float64 // probability of a lone spike of 6 to 10 σ per sample
+	series []evalSeries
+	hosts  []string
+	rng    *rand.Rand
+}
 
-	// Series: what runs on what.
+// NewSynth prepares the series of g's nodes.
+func NewSynth(g *landscape.Graph, period int, seed uint64) *Synth {
+	rng := rand.New(rand.NewPCG(seed, 0xe7a1))
+	syn := &Synth{Period: period, rng: rng}
 	hostOf := map[string]string{}
 	for _, e := range g.Edges {
 		if e.Label == landscape.DeployedOn {
@@ -116,10 +120,8 @@ func Evaluate(c EvalConfig) EvalResult {
 			hostOf[e.Source] = hostOf[e.Target]
 		}
 	}
-	var ser []evalSeries
-	var hosts []string
 	add := func(id, host, metric string, base, amp, sd, reach float64) {
-		ser = append(ser, evalSeries{key: landscape.JoinKey{Kind: KeyID, Value: id}, node: id, host: host, metric: metric,
+		syn.series = append(syn.series, evalSeries{key: landscape.JoinKey{Kind: KeyID, Value: id}, node: id, host: host, metric: metric,
 			base: base * (0.7 + 0.6*rng.Float64()), amp: amp * (0.5 + rng.Float64()), sd: sd * (0.7 + 0.6*rng.Float64()),
 			phase: rng.Float64() * 0.3, reach: reach})
 	}
@@ -127,7 +129,7 @@ func Evaluate(c EvalConfig) EvalResult {
 		n := &g.Nodes[i]
 		switch n.Type {
 		case "host":
-			hosts = append(hosts, n.ID)
+			syn.hosts = append(syn.hosts, n.ID)
 			add(n.ID, n.ID, "cpu_busy_pct", 45, 15, 2, 1)
 			add(n.ID, "", "net_rx_mbps", 300, 100, 15, 0)
 		case "disk":
@@ -138,6 +140,44 @@ func Evaluate(c EvalConfig) EvalResult {
 			add(n.ID, hostOf[n.ID], "latency_ms", 80, 20, 4, 0.4)
 		}
 	}
+	return syn
+}
+
+// Hosts lists the hosts faults can be put on.
+func (syn *Synth) Hosts() []string { return syn.hosts }
+
+// Step appends the samples of step i (at Unix ms t) to dst, with fault f
+// (nil: none) in effect.
+func (syn *Synth) Step(dst []Sample, i int, t int64, f *Fault) []Sample {
+	rng := syn.rng
+	for k := range syn.series {
+		se := &syn.series[k]
+		v := se.base + se.amp*math.Sin(2*math.Pi*(float64(i)/float64(syn.Period)+se.phase)) + se.sd*rng.NormFloat64()
+		if rng.Float64() < syn.Spikes {
+			v += se.sd * (6 + 4*rng.Float64()) * float64(1-2*rng.IntN(2))
+		}
+		if f != nil && se.reach > 0 && se.host == f.Node && (se.node != f.Node || se.metric == f.Metric) {
+			v += se.reach * f.effect(i) * se.sd
+		}
+		dst = append(dst, Sample{Key: se.key, Metric: se.metric, T: t, V: v})
+	}
+	return dst
+}
+
+// Evaluate runs an evaluation.
+func Evaluate(c EvalConfig) EvalResult {
+	begin := time.Now()
+	rng := rand.New(rand.NewPCG(c.Seed, 0xe7a1))
+	g := landscape.Generate(c.Nodes, c.Seed)
+	cfg := c.Detect
+	cfg.Period = c.Period
+	steps := int(c.Hours * float64(time.Hour) / float64(c.Step))
+	cfg.Capacity = 2 * c.Period
+	s := NewStore(g, cfg)
+
+	syn := NewSynth(g, c.Period, c.Seed)
+	syn.Spikes = c.Spikes
+	hosts := syn.Hosts()
 
 	// Faults, one after the other once the detectors are warm.
 	warm := 2*c.Period + cfg.Window
@@ -189,29 +229,19 @@ func Evaluate(c EvalConfig) EvalResult {
 		touched[f.Node] = m
 	}
 
-	res := EvalResult{Config: c, Seeds: []uint64{c.Seed}, Series: len(ser)}
+	res := EvalResult{Config: c, Seeds: []uint64{c.Seed}, Series: len(syn.series)}
 	nodesWith := map[string]bool{}
-	for _, se := range ser {
+	for _, se := range syn.series {
 		nodesWith[se.node] = true
 	}
 	res.NodeHours = float64(len(nodesWith)) * c.Hours
 	alarmed := map[string]bool{}
-	batch := make([]Sample, len(ser))
+	batch := make([]Sample, 0, len(syn.series))
 	t0 := int64(1_700_000_000_000)
 	stepMS := c.Step.Milliseconds()
 	for i := range steps {
 		f := active(i)
-		for k := range ser {
-			se := &ser[k]
-			v := se.base + se.amp*math.Sin(2*math.Pi*(float64(i)/float64(c.Period)+se.phase)) + se.sd*rng.NormFloat64()
-			if rng.Float64() < c.Spikes {
-				v += se.sd * (6 + 4*rng.Float64()) * float64(1-2*rng.IntN(2))
-			}
-			if f != nil && se.reach > 0 && se.host == f.Node && (se.node != f.Node || se.metric == f.Metric) {
-				v += se.reach * f.effect(i) * se.sd
-			}
-			batch[k] = Sample{Key: se.key, Metric: se.metric, T: t0 + int64(i)*stepMS, V: v}
-		}
+		batch = syn.Step(batch[:0], i, t0+int64(i)*stepMS, f)
 		s.Add(batch...)
 		res.Samples += len(batch)
 		// Node levels after this step.
