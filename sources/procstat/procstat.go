@@ -306,6 +306,32 @@ func monotonic() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
+// lastCounts completes the counts of a launched command that exited (it is
+// a zombie now) and reaps it. Root may read a zombie's io file; other users
+// may not, but reaping adds the child's counts (with those of the children
+// it reaped) to this process's own, so the difference of this process's
+// counts around the reaping is the command's, give or take this process's
+// own calls in between.
+func (s *Source) lastCounts(cur map[int]Counters, root int, held *launch.Held) {
+	c, seen := cur[root]
+	if seen && c.HasIO {
+		held.Reap()
+		return
+	}
+	before, errB := Read(s.fsys, os.Getpid())
+	held.Reap()
+	_ = held.Wait()
+	after, errA := Read(s.fsys, os.Getpid())
+	if errB != nil || errA != nil || !before.HasIO || !after.HasIO {
+		return
+	}
+	if !seen {
+		c = Counters{PID: root, Comm: "?"}
+	}
+	c.SysR, c.SysW, c.HasIO = sub(after.SysR, before.SysR), sub(after.SysW, before.SysW), true
+	cur[root] = c
+}
+
 // inTree reports whether pid descends from root, by the ppid links of procs.
 func inTree(procs map[int]Counters, pid, root int) bool {
 	for i := 0; i < 64 && pid > 0; i++ {
@@ -379,6 +405,9 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 		if err != nil {
 			return err
 		}
+		if final {
+			s.lastCounts(cur, root, held)
+		}
 		t := monotonic()
 		if held != nil {
 			procs := cur
@@ -388,7 +417,6 @@ func (s *Source) Run(ctx context.Context, sink syscalls.Sink) error {
 		sink.Interval(syscalls.Interval{End: t, Length: t - last, Samples: samples, Stats: stats})
 		prev, last = cur, t
 		if final {
-			held.Reap()
 			return held.Wait()
 		}
 	}
