@@ -70,6 +70,9 @@ static PyObject *own_file;      /* the agent's file name: its code gets id 0 */
 static PyObject *pending_codes; /* list of (id, code) */
 static PyObject *pending_cfuncs; /* list of (id, callable) */
 static int c_calls;
+/* The module: passed as the profile function's object, so that
+ * sys.getprofile() in a hooked thread returns it (and None once unhooked). */
+static PyObject *self_module;
 
 /* C functions by their method definition (or type): open addressing. */
 typedef struct {
@@ -307,8 +310,9 @@ hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 static void
 set_all(Py_tracefunc func)
 {
+    PyObject *obj = func != NULL ? self_module : NULL;
 #if PY_VERSION_HEX >= 0x030C0000
-    PyEval_SetProfileAllThreads(func, NULL);
+    PyEval_SetProfileAllThreads(func, obj);
 #else
     PyThreadState *me = PyThreadState_Get();
 #if PY_VERSION_HEX >= 0x03090000
@@ -318,13 +322,14 @@ set_all(Py_tracefunc func)
 #endif
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL; ts = PyThreadState_Next(ts)) {
 #if PY_VERSION_HEX >= 0x03090000
-        if (_PyEval_SetProfile(ts, func, NULL) < 0) {
+        if (_PyEval_SetProfile(ts, func, obj) < 0) {
             PyErr_Clear();
         }
 #else
         PyObject *old = ts->c_profileobj;
+        Py_XINCREF(obj);
         ts->c_profilefunc = func;
-        ts->c_profileobj = NULL;
+        ts->c_profileobj = obj;
         ts->use_tracing = (func != NULL) || (ts->c_tracefunc != NULL);
         Py_XDECREF(old);
 #endif
@@ -366,7 +371,7 @@ h_configure(PyObject *self, PyObject *args)
 static PyObject *
 h_install(PyObject *self, PyObject *noargs)
 {
-    PyEval_SetProfile(hook, NULL);
+    PyEval_SetProfile(hook, self_module);
     Py_RETURN_NONE;
 }
 
@@ -588,5 +593,10 @@ PyInit__flowscape_hook(void)
             return NULL;
         }
     }
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && self_module == NULL) {
+        Py_INCREF(m);
+        self_module = m; /* kept for the life of the process */
+    }
+    return m;
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,13 +34,20 @@ def work(n):
     for i in range(n):
         s += i
     return s
+def hooked():
+    # the C hook shows in sys.getprofile() of each thread it is set in;
+    # sys.monitoring tools are process-wide
+    if sys.getprofile() is not None:
+        return True
+    mon = getattr(sys, "monitoring", None)
+    return mon is not None and any(mon.get_tool(t) == "flowscape" for t in range(6))
 def worker(name):
     k = 0
     while True:
         work(300)
         k += 1
         if k % 200 == 0:
-            print(name, k, flush=True)
+            print(name, k, hooked(), flush=True)
         time.sleep(0.0005)
 for i in range(2):
     threading.Thread(target=worker, args=("w%d" % i,), name="worker-%d" % i, daemon=True).start()
@@ -52,6 +60,26 @@ worker("main")
 type target struct {
 	cmd   *exec.Cmd
 	lines atomic.Int64
+
+	mu     sync.Mutex
+	hooked map[string]string // thread name → "True"/"False", from its last line
+}
+
+// hookState is what each thread said last about being hooked, after
+// clearing what they said before.
+func (tg *target) hookState(t *testing.T, after time.Duration) map[string]string {
+	t.Helper()
+	tg.mu.Lock()
+	tg.hooked = map[string]string{}
+	tg.mu.Unlock()
+	time.Sleep(after)
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range tg.hooked {
+		out[k] = v
+	}
+	return out
 }
 
 func startTarget(t *testing.T, py, src string) *target {
@@ -80,6 +108,13 @@ func startTarget(t *testing.T, py, src string) *target {
 				continue
 			}
 			tg.lines.Add(1)
+			if f := strings.Fields(sc.Text()); len(f) == 3 {
+				tg.mu.Lock()
+				if tg.hooked != nil {
+					tg.hooked[f[0]] = f[2]
+				}
+				tg.mu.Unlock()
+			}
 		}
 	}()
 	select {
@@ -108,6 +143,13 @@ func (tg *target) producing(t *testing.T, d time.Duration) {
 // threads (or 15 s), detaches and returns the trace.
 func attachFor(t *testing.T, pid int, want int) *tracer.Trace {
 	t.Helper()
+	return attachWhile(t, pid, want, nil)
+}
+
+// attachWhile is attachFor that calls during (when not nil) while attached,
+// once events came from want threads.
+func attachWhile(t *testing.T, pid int, want int, during func()) *tracer.Trace {
+	t.Helper()
 	a, err := NewAttacher(context.Background(), AttachConfig{PID: pid})
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +166,9 @@ func attachFor(t *testing.T, pid int, want int) *tracer.Trace {
 			t.Fatalf("attach ended early: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if during != nil {
+		during()
 	}
 	cancel()
 	select {
@@ -159,17 +204,29 @@ func TestAttachAllThreadsAndDetach(t *testing.T) {
 	for _, it := range allPythons(t) {
 		t.Run(it.Version, func(t *testing.T) {
 			tg := startTarget(t, it.Path, busyTarget)
-			tr := attachFor(t, tg.cmd.Process.Pid, 3)
+			tr := attachWhile(t, tg.cmd.Process.Pid, 3, func() {
+				// while attached every thread is hooked
+				state := tg.hookState(t, time.Second)
+				for _, name := range []string{"main", "w0", "w1"} {
+					if state[name] != "True" {
+						t.Errorf("attached, thread %s says hooked=%q", name, state[name])
+					}
+				}
+			})
 			if got := threadsWithCalls(tr); got != 3 {
 				t.Errorf("calls of work() from %d threads, want 3", got)
 			}
 			if info := tr.Info(); info.PID != tg.cmd.Process.Pid || info.Mode == "" {
 				t.Errorf("process info %+v", info)
 			}
-			if err := tg.cmd.Process.Signal(os.Signal(nil)); err != nil && !strings.Contains(err.Error(), "unsupported") {
-				t.Fatalf("the target is gone: %v", err)
-			}
 			tg.producing(t, 5*time.Second)
+			// every thread runs on unhooked
+			state := tg.hookState(t, 2*time.Second)
+			for _, name := range []string{"main", "w0", "w1"} {
+				if state[name] != "False" {
+					t.Errorf("after detach, thread %s says hooked=%q", name, state[name])
+				}
+			}
 		})
 	}
 }
