@@ -87,6 +87,15 @@ func TestFlowTabFollowAndCancel(t *testing.T) {
 	u.flow.tick()
 	fyne.DoAndWait(func() {})
 	assert.Contains(t, u.flow.load.label.Text, "following:")
+	// the callgraph has them too, while the file is still being read
+	u.callgraph.async = func(fn func()) { fn() }
+	u.callgraph.tick()
+	u.callgraph.mu.Lock()
+	g := u.callgraph.full
+	u.callgraph.mu.Unlock()
+	require.NotNil(t, g)
+	assert.Len(t, g.Nodes, 4)
+	assert.True(t, u.flow.session.Load().Running())
 
 	test.Tap(u.flow.load.cancel)
 	got := waitStatus(t, u, "Stopped")
