@@ -6,12 +6,14 @@ package replay
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -107,6 +109,10 @@ func Open(ctx context.Context, path string, opt Options, rec tracer.Recorder) (t
 	if st.IsDir() {
 		return tracer.ImportReport{}, fmt.Errorf("%s is a directory, not a trace file", path)
 	}
+	gz := isGzip(f)
+	if gz && opt.Follow {
+		return tracer.ImportReport{}, fmt.Errorf("%s is compressed (gzip): it cannot be followed", path)
+	}
 	var tail *tailReader
 	if opt.Follow {
 		if tail, err = newTailReader(ctx, f, path); err != nil {
@@ -116,7 +122,7 @@ func Open(ctx context.Context, path string, opt Options, rec tracer.Recorder) (t
 	}
 	format := opt.Format
 	if format == "" {
-		if format, err = guess(ctx, f, path, tail); err != nil {
+		if format, err = guess(ctx, f, path, tail, gz); err != nil {
 			return tracer.ImportReport{}, fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -127,9 +133,35 @@ func Open(ctx context.Context, path string, opt Options, rec tracer.Recorder) (t
 		rep, err := tracer.Import(lr, format, rec)
 		return rep, wrap(path, err)
 	}
-	rep, err := tracer.Import(bufio.NewReaderSize(pr, 1<<20), format, rec)
+	var in io.Reader = pr
+	if gz {
+		zr, err := gzip.NewReader(bufio.NewReaderSize(pr, 1<<20))
+		if err != nil {
+			return tracer.ImportReport{}, fmt.Errorf("%s: gzip: %w", path, err)
+		}
+		in = gzipErrors{zr}
+	}
+	rep, err := tracer.Import(bufio.NewReaderSize(in, 1<<20), format, rec)
 	pr.report(true)
 	return rep, wrap(path, err)
+}
+
+// isGzip reports whether the file starts with gzip's magic bytes.
+func isGzip(f *os.File) bool {
+	var magic [2]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
+// gzipErrors says that a decompression error is one.
+type gzipErrors struct{ r io.Reader }
+
+func (g gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("gzip: %w", err)
+	}
+	return n, err
 }
 
 func wrap(path string, err error) error {
@@ -144,10 +176,23 @@ func wrap(path string, err error) error {
 
 // guess reads the head of the file (waiting for content when following an
 // empty file) and guesses its format.
-func guess(ctx context.Context, f *os.File, path string, tail *tailReader) (tracer.FileFormat, error) {
+func guess(ctx context.Context, f *os.File, path string, tail *tailReader, gz bool) (tracer.FileFormat, error) {
 	head := make([]byte, 64<<10)
 	for {
-		n, err := f.ReadAt(head, 0)
+		var n int
+		var err error
+		if gz {
+			path = strings.TrimSuffix(path, ".gz")
+			var zr *gzip.Reader
+			if zr, err = gzip.NewReader(io.NewSectionReader(f, 0, 1<<62)); err == nil {
+				n, err = io.ReadFull(zr, head)
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = nil
+			}
+		} else {
+			n, err = f.ReadAt(head, 0)
+		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return "", err
 		}

@@ -1,6 +1,8 @@
 package replay_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -130,4 +132,36 @@ func TestFollow(t *testing.T) {
 	wg.Wait()
 	assert.NoError(t, runErr, "stopping a followed file is not an error")
 	assert.Equal(t, int64(3), calls())
+}
+
+// A gzipped trace opens as its content says; a corrupt one says where.
+func TestOpenGzip(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(fixtures, "viztracer_multithread.json"))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err = zw.Write(raw)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	path := filepath.Join(t.TempDir(), "trace.json.gz")
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+
+	want := tracer.NewTrace(0)
+	require.NoError(t, replay.Load(context.Background(), filepath.Join(fixtures, "viztracer_multithread.json"), want))
+	got := tracer.NewTrace(0)
+	var read int64
+	rep, err := replay.Open(context.Background(), path, replay.Options{Progress: func(r, _ int64) { read = r }}, got)
+	require.NoError(t, err)
+	assert.Equal(t, tracer.Chrome, rep.Format)
+	assert.Equal(t, want.Stats().Events, got.Stats().Events)
+	assert.Equal(t, int64(buf.Len()), read, "progress counts the compressed bytes")
+
+	bad := buf.Bytes()[:buf.Len()/2]
+	require.NoError(t, os.WriteFile(path, bad, 0o644))
+	_, err = replay.Open(context.Background(), path, replay.Options{}, tracer.NewTrace(0))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gzip: unexpected EOF")
+
+	_, err = replay.Open(context.Background(), path, replay.Options{Follow: true}, tracer.NewTrace(0))
+	assert.ErrorContains(t, err, "cannot be followed")
 }
