@@ -70,8 +70,10 @@ static PyObject *own_file;      /* the agent's file name: its code gets id 0 */
 static PyObject *pending_codes; /* list of (id, code) */
 static PyObject *pending_cfuncs; /* list of (id, callable) */
 static int c_calls;
-/* The module: passed as the profile function's object, so that
- * sys.getprofile() in a hooked thread returns it (and None once unhooked). */
+/* The module's profile() function: passed as the C profile function's
+ * object, so sys.getprofile() in a hooked thread returns it (None once
+ * unhooked), and a program that saves and restores its profile function
+ * gets one that still records. */
 static PyObject *self_module;
 
 /* C functions by their method definition (or type): open addressing. */
@@ -548,7 +550,33 @@ m_creturn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 #endif
 
+/* profile(frame, event, arg): the hook as a Python-level profile function,
+ * for programs that restore what sys.getprofile() gave them. */
+static PyObject *
+h_profile(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyFrame_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        Py_RETURN_NONE;
+    }
+    int what;
+    if (PyUnicode_CompareWithASCIIString(args[1], "call") == 0) {
+        what = PyTrace_CALL;
+    } else if (PyUnicode_CompareWithASCIIString(args[1], "return") == 0) {
+        what = PyTrace_RETURN;
+    } else if (PyUnicode_CompareWithASCIIString(args[1], "c_call") == 0) {
+        what = PyTrace_C_CALL;
+    } else if (PyUnicode_CompareWithASCIIString(args[1], "c_return") == 0 ||
+               PyUnicode_CompareWithASCIIString(args[1], "c_exception") == 0) {
+        what = PyTrace_C_RETURN;
+    } else {
+        Py_RETURN_NONE;
+    }
+    hook(NULL, (PyFrameObject *)args[0], what, args[2]);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"profile", (PyCFunction)(void (*)(void))h_profile, METH_FASTCALL, "profile(frame, event, arg): the hook as a Python profile function"},
 #if PY_VERSION_HEX >= 0x030C0000
     {"mon_start", (PyCFunction)(void (*)(void))m_start, METH_FASTCALL, "sys.monitoring PY_START / PY_RESUME / PY_THROW"},
     {"mon_return", (PyCFunction)(void (*)(void))m_return, METH_FASTCALL, "sys.monitoring PY_RETURN / PY_YIELD"},
@@ -595,8 +623,11 @@ PyInit__flowscape_hook(void)
     }
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && self_module == NULL) {
-        Py_INCREF(m);
-        self_module = m; /* kept for the life of the process */
+        self_module = PyObject_GetAttrString(m, "profile"); /* kept for the life of the process */
+        if (self_module == NULL) {
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }

@@ -59,14 +59,18 @@ h.configure("/x", False)
 def f(): pass
 h.install(); f(); h.uninstall()
 codes, cfuncs, tids, batch = h.drain()
-print([c.co_name for _, c in codes], len(tids), (len(batch) - 5) // 21)`, dir, assets.HookModule)
+print([c.co_name for _, c in codes], len(tids), (len(batch) - 5) // 21)
+# a program that saves and restores its profile function keeps recording
+h.install(); saved = sys.getprofile(); sys.setprofile(None); f(); sys.setprofile(saved); f(); sys.setprofile(None)
+print(saved is h.profile, (len(h.drain()[3]) - 5) // 21)`, dir, assets.HookModule)
 			out, err := exec.Command(it.Path, "-c", code).CombinedOutput()
 			if err != nil {
 				t.Fatalf("import the hook: %v: %s", err, out)
 			}
-			// f's call and return, and uninstall's C call (not recorded: no C calls)
-			if got := strings.TrimSpace(string(out)); got != "['f'] 1 2" {
-				t.Errorf("hook recorded %q, want ['f'] 1 2", got)
+			// f's call and return, and uninstall's C call (not recorded: no
+			// C calls); then the second f only
+			if got := strings.TrimSpace(string(out)); got != "['f'] 1 2\nTrue 2" {
+				t.Errorf("hook recorded %q, want ['f'] 1 2 / True 2", got)
 			}
 		})
 	}
