@@ -1,0 +1,552 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/widget"
+
+	"flowscape/landscape"
+	"flowscape/landscape/telemetry"
+	"flowscape/sources/hosttelemetry"
+	"flowscape/sources/telemetrycsv"
+	"flowscape/widgets"
+)
+
+// anomalyPanel puts telemetry on the Landscape tab: it runs the telemetry
+// source that fits the landscape shown (this machine: /proc and /sys; the
+// demo cloud: generated metrics with injected faults; a file: a CSV given
+// with --telemetry), scores it, and gives the map its colours, and the
+// side panel a legend, the anomalies ranked, a sparkline of a node's
+// offending metric and a time cursor that replays the colours.
+type anomalyPanel struct {
+	legend      *widgets.AnomalyLegend
+	list        *widget.List
+	spark       *widgets.Sparkline
+	sparkLabel  *widget.Label
+	cursor      *widget.Slider
+	cursorLabel *widget.Label
+	live        *widget.Button
+	status      *widget.Label
+	cursorSet   bool // the cursor is being moved by code
+
+	// OnHealth gets the state of every node with telemetry or an impact,
+	// by node id, after each assessment (UI goroutine).
+	OnHealth func(map[string]widgets.NodeHealth)
+	// OnSelect is called when a row of the anomalies list is chosen.
+	OnSelect func(id string)
+	// setStatus reports a source's failure (UI goroutine); nil: none.
+	setStatus func(msg string, isErr bool)
+	// async runs the assessment; tests run it in line.
+	async func(func())
+
+	cfg       telemetry.Config
+	mu        sync.Mutex // guards the fields below
+	store     *telemetry.Store
+	stopSrc   context.CancelFunc
+	source    string // what feeds the store, for the status line
+	problem   string // the source's last failure
+	at        int64  // the cursor (Unix ms); 0 follows the latest sample
+	first     int64  // the store's time range when last assessed
+	last      int64
+	stale     int64 // ms after which a series' last point no longer counts; 0: never
+	a         *telemetry.Assessment
+	rows      []*telemetry.NodeState
+	selected  string
+	dirty     atomic.Bool
+	urgent    atomic.Bool // the user moved the cursor: no throttling
+	running   atomic.Bool
+	lastAsses time.Time // touched by tick only
+}
+
+// maxAnomalyRows caps the anomalies list.
+const maxAnomalyRows = 200
+
+func newAnomalyPanel() *anomalyPanel {
+	p := &anomalyPanel{cfg: telemetry.DefaultConfig(), async: func(f func()) { go f() }}
+	p.legend = widgets.NewAnomalyLegend(p.cfg)
+	p.status = widget.NewLabel("No telemetry yet.")
+	p.status.Wrapping = fyne.TextWrapWord
+	p.list = widget.NewList(
+		func() int {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return len(p.rows)
+		},
+		func() fyne.CanvasObject { return widget.NewLabel("rank node state") },
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			p.mu.Lock()
+			var text string
+			if i < len(p.rows) {
+				text = rowText(p.rows[i])
+			}
+			p.mu.Unlock()
+			o.(*widget.Label).SetText(text)
+		})
+	p.list.OnSelected = func(i widget.ListItemID) {
+		p.mu.Lock()
+		id := ""
+		if i < len(p.rows) {
+			id = p.rows[i].ID
+		}
+		p.mu.Unlock()
+		if id != "" && p.OnSelect != nil {
+			p.OnSelect(id)
+		}
+	}
+	p.spark = widgets.NewSparkline()
+	p.sparkLabel = widget.NewLabel("")
+	p.sparkLabel.Wrapping = fyne.TextWrapWord
+	p.cursor = widget.NewSlider(0, 1)
+	p.cursor.OnChanged = func(v float64) {
+		if p.cursorSet {
+			return
+		}
+		p.mu.Lock()
+		p.at = int64(v)
+		if p.at >= p.last {
+			p.at = 0
+		}
+		p.mu.Unlock()
+		p.changed()
+	}
+	p.cursorLabel = widget.NewLabel("")
+	p.live = widget.NewButton("Live", func() {
+		p.mu.Lock()
+		p.at = 0
+		p.mu.Unlock()
+		p.changed()
+	})
+	return p
+}
+
+// rowText is one line of the anomalies list.
+func rowText(n *telemetry.NodeState) string {
+	if n.Rank > 0 {
+		return fmt.Sprintf("#%d %s · %s %.1f σ on %s", n.Rank, n.ID, n.Level, n.Score, n.Metric)
+	}
+	return fmt.Sprintf("%s · impacted via %s", n.ID, strings.Join(n.ImpactedBy, ", "))
+}
+
+// content is the panel's part of the side panel.
+func (p *anomalyPanel) content() fyne.CanvasObject {
+	title := widget.NewLabelWithStyle("Anomalies", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	list := container.NewGridWrap(fyne.NewSize(320, 150), p.list)
+	cursor := container.NewBorder(nil, nil, widget.NewLabel("Time"), p.live, p.cursor)
+	spark := container.NewGridWrap(fyne.NewSize(320, 40), p.spark)
+	return container.NewVBox(title, p.legend, p.status, list, cursor, p.cursorLabel, p.sparkLabel, spark)
+}
+
+// start stops the running telemetry source and starts run with a new
+// store.
+func (p *anomalyPanel) start(ctx context.Context, name string, cfg telemetry.Config, stale time.Duration, run func(ctx context.Context, s *telemetry.Store)) {
+	p.mu.Lock()
+	if p.stopSrc != nil {
+		p.stopSrc()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p.stopSrc = cancel
+	g := (*landscape.Graph)(nil)
+	if p.store != nil {
+		g = p.store.Graph()
+	}
+	p.cfg = cfg
+	p.store = telemetry.NewStore(g, cfg)
+	p.source, p.problem, p.at, p.a, p.rows = name, "", 0, nil, nil
+	p.stale = stale.Milliseconds()
+	s := p.store
+	p.mu.Unlock()
+	p.dirty.Store(true)
+	go run(ctx, s)
+}
+
+// stop ends the telemetry source.
+func (p *anomalyPanel) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopSrc != nil {
+		p.stopSrc()
+		p.stopSrc = nil
+	}
+}
+
+// current returns the store if it is still the one s was made for.
+func (p *anomalyPanel) current(s *telemetry.Store) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.store == s
+}
+
+func (p *anomalyPanel) fail(s *telemetry.Store, msg string) {
+	p.mu.Lock()
+	if p.store == s {
+		p.problem = msg
+	}
+	p.mu.Unlock()
+	p.dirty.Store(true)
+}
+
+// startLocal follows this machine's counters every 2 s.
+func (p *anomalyPanel) startLocal(ctx context.Context) {
+	cfg := telemetry.DefaultConfig()
+	cfg.Floors = hosttelemetry.Floors()
+	p.start(ctx, "this machine's /proc and /sys every 2 s", cfg, 10*time.Second, func(ctx context.Context, s *telemetry.Store) {
+		src := &hosttelemetry.Source{Interval: 2 * time.Second, OnSamples: func(smp []telemetry.Sample, rep hosttelemetry.Report) {
+			if !p.current(s) {
+				return
+			}
+			s.Add(smp...)
+			msg := ""
+			if rep.Skipped > 0 {
+				msg = rep.String()
+			}
+			p.fail(s, msg)
+		}}
+		_ = src.Run(ctx)
+	})
+}
+
+// demoFaultHost is the host of the demo cloud whose CPU goes wrong.
+const demoFaultHost = "rack1-host3"
+
+// startDemo gives the generated cloud six hours of 30 s metrics with a
+// season of one hour, a slow drift on one host three hours in and a level
+// shift on demoFaultHost for the last twenty minutes.
+func (p *anomalyPanel) startDemo(ctx context.Context, g *landscape.Graph, end time.Time) {
+	cfg := telemetry.DefaultConfig()
+	cfg.Period = 120
+	p.start(ctx, "generated metrics (30 s, seasonal, with injected faults)", cfg, 0, func(ctx context.Context, s *telemetry.Store) {
+		demoTelemetry(ctx, s, g, end)
+		p.dirty.Store(true)
+	})
+}
+
+// demoTelemetry fills s with the demo cloud's metrics (see startDemo).
+func demoTelemetry(ctx context.Context, s *telemetry.Store, g *landscape.Graph, end time.Time) {
+	s.SetGraph(g)
+	const steps = 720
+	syn := telemetry.NewSynth(g, s.Config().Period, 7)
+	faults := []telemetry.Fault{
+		{Kind: telemetry.FaultDrift, Node: "rack0-host5", Metric: "cpu_busy_pct", Start: 360, End: 440, Size: 10},
+		{Kind: telemetry.FaultShift, Node: demoFaultHost, Metric: "cpu_busy_pct", Start: steps - 40, End: steps, Size: 12},
+	}
+	t0 := end.Add(-steps * 30 * time.Second).UnixMilli()
+	var batch []telemetry.Sample
+	for i := range steps {
+		var f *telemetry.Fault
+		for k := range faults {
+			if i >= faults[k].Start && i < faults[k].End {
+				f = &faults[k]
+			}
+		}
+		batch = syn.Step(batch[:0], i, t0+int64(i)*30000, f)
+		s.Add(batch...)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// startFile follows a telemetry CSV file.
+func (p *anomalyPanel) startFile(ctx context.Context, path string) {
+	p.start(ctx, path, telemetry.DefaultConfig(), 0, func(ctx context.Context, s *telemetry.Store) {
+		w := &telemetrycsv.Watcher{Path: path,
+			OnRows: func(smp []telemetry.Sample) {
+				if !p.current(s) {
+					return
+				}
+				slices.SortStableFunc(smp, func(a, b telemetry.Sample) int { return int(a.T - b.T) })
+				s.Add(smp...)
+				p.dirty.Store(true)
+			},
+			OnReport: func(r telemetrycsv.Report) {
+				msg := ""
+				if r.Bad > 0 {
+					msg = path + ": " + r.String()
+				}
+				p.fail(s, msg)
+			},
+			OnError: func(err error) { p.fail(s, err.Error()) },
+		}
+		if err := w.Run(ctx); err != nil {
+			p.fail(s, err.Error())
+		}
+	})
+}
+
+// setGraph joins the telemetry to the landscape shown.
+func (p *anomalyPanel) setGraph(g *landscape.Graph) {
+	p.mu.Lock()
+	s := p.store
+	p.mu.Unlock()
+	if s != nil && s.Graph() != g {
+		s.SetGraph(g)
+		p.dirty.Store(true)
+	}
+}
+
+// changed asks for a new assessment at the next tick.
+func (p *anomalyPanel) changed() {
+	p.urgent.Store(true)
+	p.dirty.Store(true)
+}
+
+// tick assesses again when something changed, at most twice a second
+// while samples stream in, off the UI goroutine.
+func (p *anomalyPanel) tick() {
+	p.mu.Lock()
+	s := p.store
+	p.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if s.Stats().Samples > 0 && time.Since(p.lastAsses) > 2*time.Second {
+		p.dirty.Store(true) // live: the cursor moves on
+	}
+	if !p.dirty.Load() || (!p.urgent.Load() && time.Since(p.lastAsses) < 500*time.Millisecond) || !p.running.CompareAndSwap(false, true) {
+		return
+	}
+	p.dirty.Store(false)
+	p.urgent.Store(false)
+	p.lastAsses = time.Now()
+	p.async(func() {
+		defer p.running.Store(false)
+		p.assess(s)
+	})
+}
+
+// assess computes the state at the cursor and shows it.
+func (p *anomalyPanel) assess(s *telemetry.Store) {
+	first, last := s.TimeRange()
+	p.mu.Lock()
+	at, stale := p.at, p.stale
+	p.mu.Unlock()
+	when := at
+	if when == 0 {
+		when = last
+		if stale > 0 {
+			when = max(last, time.Now().UnixMilli())
+		}
+	}
+	a := s.Assess(when, stale)
+	var rows []*telemetry.NodeState
+	rows = append(rows, a.Anomalies()...)
+	var impacted []*telemetry.NodeState
+	for _, n := range a.Nodes {
+		if !n.Anomalous() && n.Impacted() {
+			impacted = append(impacted, n)
+		}
+	}
+	slices.SortFunc(impacted, func(x, y *telemetry.NodeState) int { return strings.Compare(x.ID, y.ID) })
+	rows = append(rows, impacted...)
+	if len(rows) > maxAnomalyRows {
+		rows = rows[:maxAnomalyRows]
+	}
+	health := make(map[string]widgets.NodeHealth, len(a.Nodes))
+	for id, n := range a.Nodes {
+		health[id] = widgets.NodeHealth{Level: n.Level, Impacted: n.Impacted()}
+	}
+	st := s.Stats()
+	unjoined := len(s.Unjoined())
+	p.mu.Lock()
+	if p.store != s {
+		p.mu.Unlock()
+		return
+	}
+	p.a, p.rows, p.first, p.last = a, rows, first, last
+	source, problem, sel := p.source, p.problem, p.selected
+	p.mu.Unlock()
+
+	crit, warn, imp := a.Counts()
+	why := ""
+	if len(a.Causes) > 0 {
+		n := a.Nodes[a.Causes[0]]
+		why = fmt.Sprintf("Likeliest cause: %s is %s, %s %.1f σ off its usual value since %s", n.ID, n.Level, n.Metric, n.Score, clock(n.Since))
+		if d := dependents(a, n.ID); d > 0 {
+			why += fmt.Sprintf("; %d nodes depend on it", d)
+		}
+		why += "."
+	}
+	status := fmt.Sprintf("Telemetry: %s · %d samples, %d series unjoined", source, st.Samples, unjoined)
+	if st.NaN+st.OutOfOrder > 0 {
+		status += fmt.Sprintf(" · skipped %d NaN, %d out of order", st.NaN, st.OutOfOrder)
+	}
+	if problem != "" {
+		status = problem + " · " + status
+	}
+	fyne.Do(func() {
+		p.legend.SetCounts(crit, warn, imp)
+		p.legend.SetWhy(why)
+		p.status.SetText(status)
+		p.status.Importance = widget.MediumImportance
+		if problem != "" {
+			p.status.Importance = widget.DangerImportance
+		}
+		p.list.Refresh()
+		p.cursorSet = true
+		if last > first {
+			p.cursor.Min, p.cursor.Max = float64(first), float64(last)
+			p.cursor.Step = float64(max(1, (last-first)/1000))
+			if at == 0 {
+				p.cursor.SetValue(p.cursor.Max)
+			} else {
+				p.cursor.SetValue(float64(at))
+			}
+		}
+		p.cursorSet = false
+		label := "at " + clock(when)
+		if at == 0 {
+			label += " (live)"
+		}
+		p.cursorLabel.SetText(label)
+		if p.OnHealth != nil {
+			p.OnHealth(health)
+		}
+		p.showNode(sel)
+	})
+}
+
+// dependents counts the nodes impacted by id.
+func dependents(a *telemetry.Assessment, id string) int {
+	n := 0
+	for _, s := range a.Nodes {
+		if slices.Contains(s.ImpactedBy, id) {
+			n++
+		}
+	}
+	return n
+}
+
+func clock(ms int64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return time.UnixMilli(ms).UTC().Format("15:04:05 UTC")
+}
+
+// describe is the telemetry part of a node's details.
+func (p *anomalyPanel) describe(id string) string {
+	p.mu.Lock()
+	a := p.a
+	p.mu.Unlock()
+	if a == nil {
+		return ""
+	}
+	n := a.State(id)
+	var s strings.Builder
+	switch {
+	case n.Anomalous():
+		fmt.Fprintf(&s, "Telemetry: %s, root-cause rank %d: %s %.1f σ off its usual value since %s\n", n.Level, n.Rank, n.Metric, n.Score, clock(n.Since))
+	case n.Level == telemetry.OK:
+		fmt.Fprintf(&s, "Telemetry: ok (worst: %s %.1f σ)\n", n.Metric, n.Score)
+	default:
+		s.WriteString("Telemetry: none joined to this node\n")
+	}
+	for _, x := range n.ImpactedBy {
+		if v := n.Via[x]; v != x {
+			fmt.Fprintf(&s, "Impacted by %s (via %s)\n", x, v)
+		} else {
+			fmt.Fprintf(&s, "Impacted by %s\n", x)
+		}
+	}
+	return s.String()
+}
+
+// showNode puts node id's offending metric (or its first) in the
+// sparkline. UI goroutine.
+func (p *anomalyPanel) showNode(id string) {
+	p.mu.Lock()
+	p.selected = id
+	s, a, at := p.store, p.a, p.at
+	p.mu.Unlock()
+	if s == nil || id == "" {
+		p.sparkLabel.SetText("")
+		p.spark.SetValues(nil, nil)
+		return
+	}
+	series := s.Series(id)
+	if len(series) == 0 {
+		p.sparkLabel.SetText(id + ": no telemetry")
+		p.spark.SetValues(nil, nil)
+		return
+	}
+	pick := series[0]
+	if a != nil {
+		if m := a.State(id).Metric; m != "" {
+			for _, sv := range series {
+				if sv.Metric == m {
+					pick = sv
+				}
+			}
+		}
+	}
+	pts := pick.Points
+	if at != 0 {
+		k := len(pts)
+		for k > 0 && pts[k-1].T > at {
+			k--
+		}
+		pts = pts[:k]
+	}
+	if len(pts) > 240 {
+		pts = pts[len(pts)-240:]
+	}
+	vals := make([]float64, len(pts))
+	for i, pt := range pts {
+		vals[i] = pt.V
+	}
+	level := telemetry.OK
+	if len(pts) > 0 {
+		level = pts[len(pts)-1].Level
+	}
+	last := 0.0
+	if len(vals) > 0 {
+		last = vals[len(vals)-1]
+	}
+	p.sparkLabel.SetText(fmt.Sprintf("%s · %s: %s (last %d samples; %s)", id, pick.Metric, formatValue(last), len(vals), plural(len(series), "metric")))
+	p.spark.SetValues(vals, widgets.HealthFill(level))
+}
+
+func formatValue(v float64) string {
+	switch {
+	case v >= 1e9 || v <= -1e9:
+		return fmt.Sprintf("%.2fG", v/1e9)
+	case v >= 1e6 || v <= -1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e4 || v <= -1e4:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// foldHealth gives each node shown its health: a group the worst of its
+// members', impacted when any member is.
+func foldHealth(h map[string]widgets.NodeHealth, members map[string][]string) map[string]widgets.NodeHealth {
+	out := make(map[string]widgets.NodeHealth, len(h))
+	for id, v := range h {
+		out[id] = v
+	}
+	for gid, ms := range members {
+		g := widgets.NodeHealth{Level: telemetry.NoData}
+		if v, ok := h[gid]; ok {
+			g = v
+		}
+		for _, m := range ms {
+			if v, ok := h[m]; ok {
+				g.Level = max(g.Level, v.Level)
+				g.Impacted = g.Impacted || v.Impacted
+			}
+		}
+		if g.Level != telemetry.NoData || g.Impacted {
+			out[gid] = g
+		}
+	}
+	return out
+}

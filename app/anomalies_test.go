@@ -1,0 +1,123 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/test"
+
+	"flowscape/landscape"
+	"flowscape/landscape/telemetry"
+	"flowscape/widgets"
+)
+
+// demoPanel is a panel fed the demo cloud's telemetry, assessed in line.
+func demoPanel(t *testing.T) (*anomalyPanel, *landscape.Graph, *map[string]widgets.NodeHealth, time.Time) {
+	t.Helper()
+	test.NewTempApp(t)
+	p := newAnomalyPanel()
+	p.async = func(f func()) { f() }
+	health := map[string]widgets.NodeHealth{}
+	p.OnHealth = func(h map[string]widgets.NodeHealth) { health = h }
+	test.NewTempWindow(t, p.content())
+	g := landscape.Generate(300, 1)
+	end := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	cfg := telemetry.DefaultConfig()
+	cfg.Period = 120
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p.start(ctx, "demo", cfg, 0, func(ctx context.Context, s *telemetry.Store) {
+		demoTelemetry(ctx, s, g, end)
+		close(done)
+	})
+	<-done
+	p.tick()
+	return p, g, &health, end
+}
+
+func TestAnomalyPanelColoursTheDemoFault(t *testing.T) {
+	p, g, health, _ := demoPanel(t)
+	h := *health
+	if got := h[demoFaultHost]; got.Level != telemetry.Critical {
+		t.Fatalf("%s health %+v, want critical", demoFaultHost, got)
+	}
+	vm := demoFaultHost + "-vm0"
+	if g.Node(vm) == nil {
+		t.Fatalf("no %s in the demo cloud", vm)
+	}
+	if got := h[vm]; !got.Impacted {
+		t.Errorf("%s health %+v, want impacted", vm, got)
+	}
+	if got := h[vm+"-svc"]; !got.Impacted {
+		t.Errorf("service on %s: %+v, want impacted", vm, got)
+	}
+	if got := h["rack0-host1"]; got.Level != telemetry.OK || got.Impacted {
+		t.Errorf("an untouched host: %+v, want ok", got)
+	}
+	p.mu.Lock()
+	first := rowText(p.rows[0])
+	p.mu.Unlock()
+	if !strings.HasPrefix(first, "#1 "+demoFaultHost+" · critical") || !strings.Contains(first, "cpu_busy_pct") {
+		t.Errorf("first row %q, want the faulty host ranked first", first)
+	}
+	legend := strings.Join(p.legend.Texts(), "\n")
+	if !strings.Contains(legend, "Likeliest cause: "+demoFaultHost+" is critical, cpu_busy_pct") || !strings.Contains(legend, "nodes depend on it") {
+		t.Errorf("legend:\n%s", legend)
+	}
+	if d := p.describe(vm); !strings.Contains(d, "Impacted by "+demoFaultHost) {
+		t.Errorf("details of %s: %q", vm, d)
+	}
+	if d := p.describe(demoFaultHost); !strings.Contains(d, "critical, root-cause rank 1: cpu_busy_pct") {
+		t.Errorf("details of %s: %q", demoFaultHost, d)
+	}
+	p.showNode(demoFaultHost)
+	if !strings.Contains(p.sparkLabel.Text, demoFaultHost+" · cpu_busy_pct") || !strings.Contains(p.sparkLabel.Text, "last 240 samples") {
+		t.Errorf("sparkline label %q", p.sparkLabel.Text)
+	}
+	if !strings.Contains(p.cursorLabel.Text, "(live)") {
+		t.Errorf("cursor label %q", p.cursorLabel.Text)
+	}
+}
+
+// Moving the time cursor before the fault replays the colours of then.
+func TestAnomalyPanelTimeCursor(t *testing.T) {
+	p, _, health, end := demoPanel(t)
+	before := end.Add(-40 * time.Minute).UnixMilli() // the shift starts 20 min before the end
+	p.cursor.SetValue(float64(before))
+	p.tick()
+	if got := (*health)[demoFaultHost]; got.Level != telemetry.OK {
+		t.Errorf("40 min before the end: %s %+v, want ok", demoFaultHost, got)
+	}
+	if !strings.Contains(p.cursorLabel.Text, "at 11:20:") || strings.Contains(p.cursorLabel.Text, "live") {
+		t.Errorf("cursor label %q", p.cursorLabel.Text)
+	}
+	p.live.OnTapped()
+	p.tick()
+	if got := (*health)[demoFaultHost]; got.Level != telemetry.Critical {
+		t.Errorf("back to live: %+v", got)
+	}
+}
+
+func TestFoldHealth(t *testing.T) {
+	h := map[string]widgets.NodeHealth{
+		"a": {Level: telemetry.OK},
+		"b": {Level: telemetry.Warning},
+		"c": {Level: telemetry.NoData, Impacted: true},
+	}
+	got := foldHealth(h, map[string][]string{"group:1": {"a", "b"}, "group:2": {"c", "x"}, "group:3": {"x"}})
+	if got["group:1"].Level != telemetry.Warning || got["group:1"].Impacted {
+		t.Errorf("group:1 = %+v, want warning", got["group:1"])
+	}
+	if got["group:2"].Level != telemetry.NoData || !got["group:2"].Impacted {
+		t.Errorf("group:2 = %+v, want impacted", got["group:2"])
+	}
+	if _, ok := got["group:3"]; ok {
+		t.Error("a group with no telemetry got a health")
+	}
+	if got["a"] != h["a"] {
+		t.Error("members lost their own health")
+	}
+}
