@@ -9,6 +9,7 @@ import (
 	"flowscape/sources/hostland"
 	"flowscape/sources/hosttelemetry"
 	"flowscape/sources/landfile"
+	"flowscape/sources/openstack"
 	"flowscape/sources/procstat"
 	"flowscape/sources/prometheus"
 	"flowscape/sources/pyagent"
@@ -31,6 +32,7 @@ func Default() *sources.Registry {
 		replay.Name:        replay.Backend{},
 		hostland.Name:      hostland.Backend{},
 		landfile.Name:      landfile.Backend{},
+		openstack.Name:     openstack.Backend{},
 		hosttelemetry.Name: hosttelemetry.Backend{},
 		prometheus.Name:    prometheus.Backend{},
 		telemetrycsv.Name:  telemetrycsv.Backend{},
