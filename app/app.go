@@ -17,7 +17,7 @@ import (
 const usage = `Flowscape shows what programs are doing, live.
 
 Usage:
-  flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE] [--landscape FILE] [SCRIPT [ARGS...]]
+  flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE [--follow]] [--landscape FILE] [SCRIPT [ARGS...]]
         open the window; by default it traces the bundled demo program and
         maps this machine's landscape (--landscape shows a file instead)
   flowscape trace [-o FILE] [--c-calls] [--limit N] [--hook auto|c|python] -- PYTHON SCRIPT [ARGS...]

@@ -22,18 +22,20 @@ type guiOptions struct {
 	noDemo bool
 	python string
 	open   string
+	follow bool // keep reading what is appended to the --open file
 	script []string
 
 	landscape string // a landscape file for the Landscape tab
 }
 
 func cmdGUI(args []string, stderr io.Writer) int {
-	fs := newFlags("flowscape", "flowscape [--tab "+strings.Join(tabNames, "|")+"] [--no-demo] [--python PATH] [--open FILE] [--landscape FILE] [SCRIPT [ARGS...]]", stderr)
+	fs := newFlags("flowscape", "flowscape [--tab "+strings.Join(tabNames, "|")+"] [--no-demo] [--python PATH] [--open FILE [--follow]] [--landscape FILE] [SCRIPT [ARGS...]]", stderr)
 	var o guiOptions
 	fs.StringVar(&o.tab, "tab", "flow", "open on `TAB`: "+strings.Join(tabNames, ", "))
 	fs.BoolVar(&o.noDemo, "no-demo", false, "do not trace the demo program at start")
 	fs.StringVar(&o.python, "python", "", "trace with the interpreter at `PATH`")
-	fs.StringVar(&o.open, "open", "", "open the trace `FILE` instead of tracing")
+	fs.StringVar(&o.open, "open", "", "open the trace `FILE` instead of tracing (Chrome JSON, speedscope, callgrind, collapsed stacks)")
+	fs.BoolVar(&o.follow, "follow", false, "with --open: keep reading what another program appends to the file")
 	fs.StringVar(&o.landscape, "landscape", "", "show the landscape `FILE` (landscaper JSON, hwloc XML, Flowscape JSON; demo: a generated cloud) instead of this machine")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code

@@ -89,6 +89,9 @@ func newTraceLoader(f *flowTab) *traceLoader {
 	l.row = container.NewBorder(nil, nil, nil, l.cancel, container.NewGridWithColumns(2, l.bar, l.label))
 	l.row.Hide()
 	l.follow = widget.NewCheck("follow", nil)
+	if f.u != nil && f.u.opts.follow {
+		l.follow.SetChecked(true)
+	}
 	l.saveB = widget.NewButtonWithIcon("", theme.DocumentSaveIcon(), l.saveDialog)
 	mb := defaultMemoryMB
 	if a := fyne.CurrentApp(); a != nil {
