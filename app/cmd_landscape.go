@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,13 +12,15 @@ import (
 
 	"flowscape/landscape"
 	"flowscape/sources/hostland"
+	"flowscape/sources/openstack"
 )
 
-const landscapeSynopsis = "flowscape landscape [--source local|file:PATH] [--format json|landscaper|dot] [--at TIME] [-o OUT] [FILE]"
+const landscapeSynopsis = "flowscape landscape [--source local|file:PATH|openstack] [--os-cloud NAME] [--format json|landscaper|dot] [--at TIME] [-o OUT] [FILE]"
 
 func cmdLandscape(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("landscape", landscapeSynopsis, stderr)
-	source := fs.String("source", "", "read the landscape from `SOURCE`: local (this machine, the default) or file:PATH (landscaper JSON, hwloc XML or Flowscape JSON); several, separated by commas, are merged")
+	source := fs.String("source", "", "read the landscape from `SOURCE`: local (this machine, the default) file:PATH (landscaper JSON, hwloc XML or Flowscape JSON) or openstack (the cloud clouds.yaml or the OS_* variables name; openstack:NAME for a clouds.yaml entry); several, separated by commas, are merged")
+	osCloud := fs.String("os-cloud", "", "with --source openstack: the clouds.yaml entry `NAME` (default: OS_CLOUD, else the OS_* variables)")
 	format := fs.String("format", "json", "output `FORMAT`: json (Flowscape), landscaper (node-link JSON) or dot (Graphviz)")
 	out := fs.String("o", "", "write to `OUT` instead of standard output")
 	at := fs.String("at", "", "write the graph as it was at `TIME` (Unix seconds or RFC 3339) instead of the whole history")
@@ -36,6 +39,20 @@ func cmdLandscape(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowscape landscape: want at most one FILE, got %d arguments (%s)\n", fs.NArg(), strings.Join(fs.Args(), " "))
 		fs.Usage()
 		return 2
+	}
+	if *osCloud != "" {
+		parts := strings.Split(*source, ",")
+		found := false
+		for i, p := range parts {
+			if strings.TrimSpace(p) == openstack.Name {
+				parts[i], found = openstack.Name+":"+*osCloud, true
+			}
+		}
+		if !found {
+			fmt.Fprintf(stderr, "flowscape landscape: --os-cloud needs --source openstack\n")
+			return 2
+		}
+		*source = strings.Join(parts, ",")
 	}
 	switch *format {
 	case landscape.FormatFlowscape, landscape.FormatLandscaper, landscape.FormatDOT:
@@ -110,8 +127,10 @@ func loadOne(source string, stderr io.Writer) (*landscape.Landscape, int) {
 			return nil, errorf(stderr, "%v", err)
 		}
 		return l, 0
+	case source == openstack.Name || strings.HasPrefix(source, openstack.Name+":"):
+		return loadOpenStack(strings.TrimPrefix(strings.TrimPrefix(source, openstack.Name), ":"), stderr)
 	}
-	fmt.Fprintf(stderr, "flowscape landscape: unknown source %q (want local or file:PATH)\n", source)
+	fmt.Fprintf(stderr, "flowscape landscape: unknown source %q (want local, file:PATH or openstack)\n", source)
 	return nil, 2
 }
 
@@ -125,4 +144,17 @@ func parseLandscapeTime(s string) (landscape.Time, error) {
 		return 0, fmt.Errorf("want Unix seconds or an RFC 3339 time like 2017-08-15T16:00:00Z")
 	}
 	return landscape.Time(t.Unix()), nil
+}
+
+// loadOpenStack collects the cloud once (cloud "" means OS_CLOUD or the
+// OS_* variables).
+func loadOpenStack(cloud string, stderr io.Writer) (*landscape.Landscape, int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	g, rep, err := openstack.Load(ctx, openstack.Config{Cloud: cloud})
+	if err != nil {
+		return nil, errorf(stderr, "openstack: %v", err)
+	}
+	fmt.Fprintf(stderr, "flowscape: openstack: %d nodes, %d edges; %s\n", len(g.Nodes), len(g.Edges), rep)
+	return landscape.FromGraph(g, landscape.Time(time.Now().Unix())), 0
 }
