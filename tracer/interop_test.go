@@ -403,3 +403,75 @@ func importBadSeeds(format tracer.FileFormat) []string {
 	}
 	return seeds[format]
 }
+
+// checkSpeedscope checks what speedscope's importer requires of an evented
+// profile: frames that exist, values within [startValue, endValue] in
+// order, and every open closed by the matching close.
+func checkSpeedscope(t *testing.T, out []byte) {
+	t.Helper()
+	var doc struct {
+		Schema string `json:"$schema"`
+		Shared struct {
+			Frames []struct {
+				Name string `json:"name"`
+			} `json:"frames"`
+		} `json:"shared"`
+		Profiles []struct {
+			Type       string  `json:"type"`
+			Unit       string  `json:"unit"`
+			StartValue float64 `json:"startValue"`
+			EndValue   float64 `json:"endValue"`
+			Events     []struct {
+				Type  string  `json:"type"`
+				Frame int     `json:"frame"`
+				At    float64 `json:"at"`
+			} `json:"events"`
+		} `json:"profiles"`
+	}
+	require.NoError(t, json.Unmarshal(out, &doc))
+	assert.Equal(t, "https://www.speedscope.app/file-format-schema.json", doc.Schema)
+	require.NotEmpty(t, doc.Profiles)
+	for pi, p := range doc.Profiles {
+		assert.Equal(t, "evented", p.Type)
+		assert.Equal(t, "nanoseconds", p.Unit)
+		var stack []int
+		last := p.StartValue
+		for i, e := range p.Events {
+			require.Less(t, e.Frame, len(doc.Shared.Frames), "profile %d event %d", pi, i)
+			require.GreaterOrEqual(t, e.At, last, "profile %d event %d goes back in time", pi, i)
+			require.LessOrEqual(t, e.At, p.EndValue, "profile %d event %d after endValue", pi, i)
+			last = e.At
+			switch e.Type {
+			case "O":
+				stack = append(stack, e.Frame)
+			case "C":
+				require.NotEmpty(t, stack, "profile %d event %d closes nothing", pi, i)
+				require.Equal(t, stack[len(stack)-1], e.Frame, "profile %d event %d closes another frame", pi, i)
+				stack = stack[:len(stack)-1]
+			default:
+				t.Fatalf("profile %d event %d: type %q", pi, i, e.Type)
+			}
+		}
+		assert.Empty(t, stack, "profile %d leaves frames open", pi)
+	}
+}
+
+// What WriteSpeedscope writes is what speedscope's importer accepts, for
+// the golden trace (a call still open, an exception, a C call) and for
+// every fixture.
+func TestWriteSpeedscopeValid(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, tracer.WriteSpeedscope(&buf, goldenTrace()))
+	checkSpeedscope(t, buf.Bytes())
+	files, err := filepath.Glob("testdata/interop/*")
+	require.NoError(t, err)
+	for _, path := range files {
+		if filepath.Base(path) == "NOTICE" {
+			continue
+		}
+		tr, _, _ := importFile(t, path)
+		buf.Reset()
+		require.NoError(t, tracer.WriteSpeedscope(&buf, tr))
+		t.Run(filepath.Base(path), func(t *testing.T) { checkSpeedscope(t, buf.Bytes()) })
+	}
+}

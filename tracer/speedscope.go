@@ -456,8 +456,12 @@ func WriteSpeedscope(w io.Writer, t *Trace) error {
 	b = append(b, "]},\n\"profiles\":["...)
 	threads := t.storedThreads()
 	names := t.Threads()
+	lastTS := t.Stats().LastTS
 	for ti, th := range threads {
-		first, last := t.threadRange(th)
+		first, last, hasOpen := t.threadRange(th)
+		if hasOpen {
+			last = max(last, lastTS) // its open calls close at the trace's end
+		}
 		if ti > 0 {
 			b = append(b, ',')
 		}
@@ -530,11 +534,12 @@ func WriteSpeedscope(w io.Writer, t *Trace) error {
 	return bw.Flush()
 }
 
-// threadRange returns a thread's first and latest event timestamps.
-func (t *Trace) threadRange(th *threadStore) (int64, int64) {
+// threadRange returns a thread's first and latest event timestamps, and
+// whether it has calls still open.
+func (t *Trace) threadRange(th *threadStore) (first, last int64, open bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return th.firstTS, th.lastTS
+	return th.firstTS, th.lastTS, len(th.stack) > 0
 }
 
 func joinCommand(cmd []string) string {
