@@ -170,6 +170,10 @@ func (c *Collector) Collect(now time.Time) ([]telemetry.Sample, Report) {
 		dTotal, ok1 := delta(k, CPUBusy, 0, total)
 		dIdle, ok2 := delta(k, CPUBusy, 1, idle)
 		if ok1 && ok2 && dTotal > 0 {
+			if dIdle > dTotal { // another field went back
+				rep.Resets++
+				continue
+			}
 			gauge(k, CPUBusy, 100*(dTotal-dIdle)/dTotal)
 		}
 	}

@@ -1,8 +1,11 @@
 package hosttelemetry
 
 import (
+	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -113,12 +116,14 @@ func TestCollectBadFiles(t *testing.T) {
 		t.Errorf("report %+v: want the bad /proc/stat and /proc/diskstats lines counted", rep)
 	}
 	// The v2 hierarchy beside v1 controllers is found too.
+	moved := fstest.MapFS{}
 	for k, v := range fsys {
 		if rest, ok := strings.CutPrefix(k, "sys/fs/cgroup/"); ok {
 			delete(fsys, k)
-			fsys["sys/fs/cgroup/unified/"+rest] = v
+			moved["sys/fs/cgroup/unified/"+rest] = v
 		}
 	}
+	maps.Copy(fsys, moved)
 	if s, _ := c.Collect(time.Unix(2, 0)); !hasKey(s, "cgroup=/system.slice/x.service cgroup_cpu_pct") {
 		t.Errorf("hybrid cgroups: %v", byKey(s))
 	}
@@ -174,4 +179,102 @@ func TestJoinsThisMachinesLandscape(t *testing.T) {
 func hasKey(s []telemetry.Sample, k string) bool {
 	_, ok := byKey(s)[k]
 	return ok
+}
+
+// A CPU of this machine's landscape that goes from idle to spinning turns
+// critical within three 2 s reads, and what contains it or runs on the
+// machine is marked impacted via it. The counters are fed through an
+// fstest.MapFS (the shared test machine is too busy for a real spinner
+// to stand out); the landscape is this machine's.
+func TestBusyCPUTurnsCriticalWithinSeconds(t *testing.T) {
+	if _, err := os.Stat("/sys/devices/system/cpu"); err != nil {
+		t.Skip("no /sys here:", err)
+	}
+	g, _ := hostland.Scan(os.DirFS("/"))
+	var cpu1 string
+	for _, n := range g.Nodes {
+		if n.Type == "thread" && n.Attrs[landscape.KeyCPU] == "1" {
+			cpu1 = n.ID
+		}
+	}
+	if cpu1 == "" {
+		t.Skip("this machine has no cpu1")
+	}
+	cfg := telemetry.DefaultConfig()
+	cfg.Floors = Floors()
+	s := telemetry.NewStore(g, cfg)
+	fsys := fstest.MapFS{"proc/sys/kernel/hostname": {Data: []byte("x")}}
+	c := &Collector{FS: fsys}
+	rngBusy := []float64{4, 7, 3, 6, 5, 2, 8, 5, 4, 6}
+	var user, idle [2]float64
+	t0 := time.Unix(1_800_000_000, 0)
+	var at time.Time
+	read := func(i int, busy1 float64) {
+		// 200 ticks per 2 s per CPU: cpu0 stays light, cpu1 as given.
+		for k, b := range []float64{rngBusy[i%10], busy1} {
+			user[k] += 2 * b
+			idle[k] += 200 - 2*b
+		}
+		fsys["proc/stat"] = &fstest.MapFile{Data: []byte(fmt.Sprintf("cpu0 %.0f 0 0 %.0f 0 0 0 0 0 0\ncpu1 %.0f 0 0 %.0f 0 0 0 0 0 0\n", user[0], idle[0], user[1], idle[1]))}
+		at = t0.Add(time.Duration(i) * 2 * time.Second)
+		smp, _ := c.Collect(at)
+		s.Add(smp...)
+	}
+	for i := range 60 {
+		read(i, rngBusy[(i+3)%10])
+	}
+	if a := s.Assess(at.UnixMilli(), 0); a.State(cpu1).Level != telemetry.OK {
+		t.Fatalf("idle cpu1: %+v", a.State(cpu1))
+	}
+	for i := 60; i < 63; i++ {
+		read(i, 100)
+	}
+	a := s.Assess(at.UnixMilli(), 0)
+	st := a.State(cpu1)
+	if st.Level != telemetry.Critical || st.Metric != CPUBusy || st.Rank != 1 {
+		t.Fatalf("6 s after cpu1 started spinning: %+v, want critical on %s, ranked first", st, CPUBusy)
+	}
+	host := g.Lookup(landscape.JoinKey{Kind: landscape.KeyHostname, Value: hostnameOf(g)})
+	if len(host) == 1 {
+		if h := a.State(host[0]); !slices.Contains(h.ImpactedBy, cpu1) {
+			t.Errorf("the machine %s: %+v, want impacted by %s", host[0], h, cpu1)
+		}
+	}
+	impacted := 0
+	for _, n := range a.Nodes {
+		if slices.Contains(n.ImpactedBy, cpu1) {
+			impacted++
+		}
+	}
+	t.Logf("%s critical (%.0f σ); %d nodes impacted via it", cpu1, st.Score, impacted)
+}
+
+func hostnameOf(g *landscape.Graph) string {
+	for _, n := range g.Nodes {
+		if n.Type == "machine" {
+			return n.Attrs[landscape.KeyHostname]
+		}
+	}
+	return ""
+}
+
+// FuzzCollect feeds arbitrary /proc/stat, /proc/diskstats and
+// /proc/net/dev text: reads never panic and never give a CPU busy share
+// outside 0–100 %.
+func FuzzCollect(f *testing.F) {
+	f.Add("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\n", "   8       0 vda 10 0 2000 5 20 0 4000 9 0 1000 14 0 0 0 0\n", "  eth0: 1000 10 1 2 0 0 0 0 5000 20 3 4 0 0 0 0\n")
+	f.Add("cpu0 1 x 3 4 5\n", "8 0 vda a b c d e f g h i j k\n", "  eth0: 1 2 3\n")
+	f.Add("cpu0 -5 0 0 -7 0\n", "", ":\n")
+	f.Fuzz(func(t *testing.T, stat, disk, net string) {
+		fsys := machine(stat, disk, net, "1", "1")
+		c := &Collector{FS: fsys}
+		c.Collect(time.Unix(0, 0))
+		fsys["proc/stat"] = &fstest.MapFile{Data: []byte(stat + "\n" + stat)}
+		smp, _ := c.Collect(time.Unix(1, 0))
+		for _, s := range smp {
+			if s.Metric == CPUBusy && (s.V < 0 || s.V > 100 || math.IsNaN(s.V)) {
+				t.Fatalf("%v = %v", s.Key, s.V)
+			}
+		}
+	})
 }
