@@ -1184,18 +1184,31 @@ func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
 	pending := th.spans[th.done:]
 	// the calls of a thread read out of order are placed by their start;
 	// ties: the longer call encloses the shorter
-	order := make([]int, len(pending))
-	for i := range order {
-		order[i] = th.done + i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		sa, sb := &th.spans[a], &th.spans[b]
+	byStart := func(sa, sb *chromeSpan) int {
 		if c := cmp.Compare(sa.ts, sb.ts); c != 0 {
 			return c
 		}
 		return cmp.Compare(sb.end, sa.end)
-	})
-	n := len(order)
+	}
+	var order []int // indexes into spans, in the order to place them
+	if final {
+		// the last flush: sort in place, nothing refers to pending calls
+		// by index any more (B events still open are only counted)
+		slices.SortStableFunc(pending, func(a, b chromeSpan) int { return byStart(&a, &b) })
+	} else {
+		order = make([]int, len(pending))
+		for i := range order {
+			order[i] = th.done + i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return byStart(&th.spans[a], &th.spans[b]) })
+	}
+	at := func(k int) int {
+		if final {
+			return th.done + k
+		}
+		return order[k]
+	}
+	n := len(pending)
 	if !final && !cr.placeAll {
 		for n > 0 && th.spans[order[n-1]].ts >= th.lastStart {
 			n--
@@ -1224,7 +1237,8 @@ func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
 		emit(Event{TS: s.end, Frame: s.frame, Line: s.exitLine, Kind: k})
 	}
 	started := th.emitted
-	for _, i := range order[:n] {
+	for k := range n {
+		i := at(k)
 		s := &th.spans[i]
 		for k := len(th.stack); k > 0 && th.spans[th.stack[k-1]].end <= s.ts; k-- {
 			exit(&th.spans[th.stack[k-1]])
