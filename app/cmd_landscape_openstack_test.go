@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"flowscape/sources/openstack"
 )
 
 // hideOSEnv keeps the machine's OS_* variables and clouds.yaml out of a test.
@@ -61,25 +63,26 @@ func TestLandscapeCommandOpenStackWrongPassword(t *testing.T) {
 	}
 }
 
-// With the test cloud up (make testcloud), the command reads it.
-func TestLandscapeCommandOpenStackTestCloud(t *testing.T) {
-	dir := os.Getenv("TESTCLOUD_DIR")
-	if dir == "" {
-		dir = "/tmp/flowscape-testcloud"
-	}
-	rc, err := os.ReadFile(filepath.Join(dir, "openrc"))
+// useTestCloud points the OS_* variables at make testcloud's OpenStack,
+// or skips (fails with TESTCLOUD_REQUIRED set) when it is not up.
+func useTestCloud(t *testing.T) {
+	t.Helper()
+	vars, err := openstack.TestCloud()
 	if err != nil {
-		t.Skipf("no test cloud (%v): run make testcloud", err)
-	}
-	if _, err := http.Get("http://127.0.0.1:5000/v3"); err != nil {
-		t.Skipf("test cloud not running (%v): run make testcloud", err)
+		if os.Getenv("TESTCLOUD_REQUIRED") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
 	}
 	hideOSEnv(t)
-	for _, line := range strings.Split(string(rc), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(k, "OS_") {
-			t.Setenv(k, v)
-		}
+	for k, v := range vars {
+		t.Setenv(k, v)
 	}
+}
+
+// With the test cloud up (make testcloud), the command reads it.
+func TestLandscapeCommandOpenStackTestCloud(t *testing.T) {
+	useTestCloud(t)
 	code, out, errs := runLandscape(t, "--source", "openstack", "--format", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)

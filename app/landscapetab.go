@@ -24,6 +24,7 @@ import (
 	"flowscape/landscape"
 	"flowscape/sources/hostland"
 	"flowscape/sources/landfile"
+	"flowscape/sources/openstack"
 	"flowscape/widgets"
 )
 
@@ -47,6 +48,9 @@ type landscapeTab struct {
 	slider  *widget.Slider
 	when    *widget.Label
 	timeBar *fyne.Container
+	// osProgress runs while an OpenStack cloud is read.
+	osProgress            *widget.ProgressBarInfinite
+	osCollecting, osShown atomic.Bool
 
 	// async runs background work; tests run it in line.
 	async func(func())
@@ -154,10 +158,10 @@ func (t *landscapeTab) content() fyne.CanvasObject {
 		checks.Add(t.layers[l])
 	}
 	search := container.NewGridWrap(fyne.NewSize(180, t.search.MinSize().Height), t.search)
-	bar := container.NewHBox(local, open, demo, widget.NewSeparator(), search, checks, t.types, t.folded,
+	bar := container.NewHBox(local, open, demo, t.openStackButton(), widget.NewSeparator(), search, checks, t.types, t.folded,
 		widget.NewSeparator(), zoomOut, zoomIn, fit)
 	side := container.NewVScroll(t.details)
-	mapArea := container.NewBorder(nil, container.NewVBox(t.timeBar, container.NewBorder(nil, nil, nil, landscapeLegend(), t.info)), nil, nil, t.view)
+	mapArea := container.NewBorder(nil, container.NewVBox(t.timeBar, t.openStackBar(), container.NewBorder(nil, nil, nil, landscapeLegend(), t.info)), nil, nil, t.view)
 	split := container.NewHSplit(mapArea, side)
 	split.Offset = 0.74
 	return container.NewBorder(container.NewHScroll(bar), nil, nil, nil, split)
@@ -185,6 +189,10 @@ func (t *landscapeTab) startup(ctx context.Context) {
 	t.ctx = ctx
 	t.mu.Unlock()
 	if p := t.u.opts.landscape; p != "" {
+		if cloud, ok := openStackStartup(p); ok {
+			t.showOpenStack(cloud, openstack.DefaultInterval)
+			return
+		}
 		if _, err := os.Stat(p); err != nil && p == "demo" {
 			t.showDemo()
 			return
@@ -312,6 +320,7 @@ func (t *landscapeTab) openDialog() {
 
 // tick rebuilds the map when the source changed since the last tick.
 func (t *landscapeTab) tick() {
+	t.syncOpenStackBar()
 	if t.dirty.CompareAndSwap(true, false) {
 		t.rebuild()
 	}

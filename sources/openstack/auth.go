@@ -44,7 +44,7 @@ const DefaultTimeout = 30 * time.Second
 
 // Cloud is an authenticated connection to one OpenStack cloud.
 type Cloud struct {
-	Name     string // the clouds.yaml entry, or "OS_* variables"
+	Name     string // the clouds.yaml entry, or "(OS_* variables)"
 	AuthURL  string
 	Region   string
 	Provider *gophercloud.ProviderClient
@@ -108,7 +108,7 @@ func Connect(ctx context.Context, cfg Config) (*Cloud, error) {
 	c := &Cloud{Name: name, AuthURL: ao.IdentityEndpoint, Region: region, calls: &atomic.Int64{}, secrets: secrets,
 		eo: gophercloud.EndpointOpts{Region: region, Availability: clientconfig.GetEndpointType(iface)}}
 	if c.Name == "" {
-		c.Name = "OS_* variables"
+		c.Name = "(OS_* variables)"
 	}
 	rt := cfg.Transport
 	if rt == nil {

@@ -1,0 +1,38 @@
+package app
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestLandscapeTabOpenStackNotConfigured(t *testing.T) {
+	hideOSEnv(t)
+	tab := newTestLandscape(t)
+	tab.showOpenStack("", time.Hour)
+	waitInfo(t, tab, "no OpenStack cloud configured")
+	assert.Contains(t, tab.info.Text, "OpenStack: 0 nodes")
+	assert.False(t, tab.osProgress.Visible(), "no collection running")
+}
+
+func TestOpenStackStartupArgument(t *testing.T) {
+	for arg, want := range map[string]string{"openstack": "", "openstack:lab": "lab"} {
+		got, ok := openStackStartup(arg)
+		assert.True(t, ok, arg)
+		assert.Equal(t, want, got, arg)
+	}
+	_, ok := openStackStartup("openstack.json")
+	assert.False(t, ok, "a file name is not the cloud")
+}
+
+// With the test cloud up (make testcloud), the tab shows it and says that
+// the catalog has no Heat or Octavia.
+func TestLandscapeTabOpenStackTestCloud(t *testing.T) {
+	useTestCloud(t)
+	tab := newTestLandscape(t)
+	tab.showOpenStack("", time.Hour)
+	waitInfo(t, tab, "API calls")
+	assert.Contains(t, tab.info.Text, "skipped orchestration (Heat): not in the catalog")
+	assert.NotContains(t, tab.info.Text, "OpenStack: 0 nodes")
+}
