@@ -72,7 +72,7 @@ func writeCallgraph(ctx context.Context, w io.Writer, g *tracer.Graph, rep trace
 }
 
 // layoutCallgraph lays g out with Graphviz, leaving room in each box for
-// the label the CallGraph widget draws.
+// the label the CallGraph widget draws. Call off the UI goroutine.
 func layoutCallgraph(ctx context.Context, g *tracer.Graph, rep tracer.TrimReport, metric tracer.Metric) (*gvlayout.Layout, error) {
 	var dot strings.Builder
 	err := g.WriteDOT(&dot, tracer.DotOptions{
@@ -91,32 +91,38 @@ func layoutCallgraph(ctx context.Context, g *tracer.Graph, rep tracer.TrimReport
 // renderCallgraphPNG draws g as the Callgraph tab does, at twice the
 // screen's scale, with the software renderer (no display needed).
 func renderCallgraphPNG(ctx context.Context, w io.Writer, g *tracer.Graph, rep tracer.TrimReport, metric tracer.Metric) error {
-	l, err := layoutCallgraph(ctx, g, rep, metric)
-	if err != nil {
-		return err
-	}
 	if fyne.CurrentApp() == nil {
 		test.NewApp() // headless: the software renderer needs an app for its theme
 	}
 	var img image.Image
+	var err error
 	done := make(chan struct{})
 	// from a goroutine of its own: fyne.DoAndWait must not be called on
 	// the main goroutine, which the headless command runs on
-	go fyne.DoAndWait(func() {
+	go func() {
 		defer close(done)
-		view := widgets.NewCallGraph()
-		view.SetGraph(g, l, rep.Total, metric, legend(rep, metric)[1:])
-		view.Settle()
-		c := software.NewCanvas()
-		c.SetPadded(false)
-		c.SetScale(2)
-		c.SetContent(view)
-		// room around the graph for the legend at the top left
-		c.Resize(fyne.NewSize(float32(l.Width)+64, float32(l.Height)+240))
-		view.Fit()
-		img = c.Capture()
-	})
+		var l *gvlayout.Layout
+		if l, err = layoutCallgraph(ctx, g, rep, metric); err != nil {
+			return
+		}
+		fyne.DoAndWait(func() {
+			view := widgets.NewCallGraph()
+			view.SetGraph(g, l, rep.Total, metric, legend(rep, metric)[1:])
+			view.Settle()
+			c := software.NewCanvas()
+			c.SetPadded(false)
+			c.SetScale(2)
+			c.SetContent(view)
+			// room around the graph for the legend at the top left
+			c.Resize(fyne.NewSize(float32(l.Width)+64, float32(l.Height)+240))
+			view.Fit()
+			img = c.Capture()
+		})
+	}()
 	<-done
+	if err != nil {
+		return err
+	}
 	return png.Encode(w, img)
 }
 

@@ -143,13 +143,14 @@ func fraction(v, total int64) float64 {
 
 // CallGraphNodeSize is the size in inches of a function's box, for
 // tracer.DotOptions.NodeSize, so Graphviz leaves room for the label the
-// widget draws. Safe to call from any goroutine.
+// widget draws. Safe to call from any goroutine (it does not use
+// fyne.MeasureText, which is not).
 func CallGraphNodeSize(n tracer.GraphNode, total int64, m tracer.Metric) (w, h float64) {
 	s := float32(cgTextSize * cgScale(fraction(m.Of(n), total)))
 	lines := cgLabel(n, total, m)
 	var tw, th float32
 	for i, l := range lines {
-		sz := fyne.MeasureText(l, s, fyne.TextStyle{Bold: i == 0})
+		sz := measurer.measure(l, s, i == 0)
 		tw = max(tw, sz.Width)
 		th += sz.Height
 	}
