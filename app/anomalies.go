@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"image/color"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/widget"
 
@@ -130,7 +132,7 @@ func newAnomalyPanel() *anomalyPanel {
 // rowText is one line of the anomalies list.
 func rowText(n *telemetry.NodeState) string {
 	if n.Rank > 0 {
-		return fmt.Sprintf("#%d %s · %s %.1f σ on %s", n.Rank, n.ID, n.Level, n.Score, n.Metric)
+		return fmt.Sprintf("#%d %s · %s %.1f σ %s", n.Rank, n.ID, n.Level, n.Score, n.Metric)
 	}
 	return fmt.Sprintf("%s · impacted via %s", n.ID, strings.Join(n.ImpactedBy, ", "))
 }
@@ -138,9 +140,9 @@ func rowText(n *telemetry.NodeState) string {
 // content is the panel's part of the side panel.
 func (p *anomalyPanel) content() fyne.CanvasObject {
 	title := widget.NewLabelWithStyle("Anomalies", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	list := container.NewGridWrap(fyne.NewSize(320, 150), p.list)
+	list := container.NewStack(minHeight(150), p.list)
 	cursor := container.NewBorder(nil, nil, widget.NewLabel("Time"), p.live, p.cursor)
-	spark := container.NewGridWrap(fyne.NewSize(320, 40), p.spark)
+	spark := container.NewStack(minHeight(40), p.spark)
 	return container.NewVBox(title, p.legend, p.status, list, cursor, p.cursorLabel, p.sparkLabel, spark)
 }
 
@@ -216,13 +218,13 @@ func (p *anomalyPanel) startLocal(ctx context.Context) {
 // demoFaultHost is the host of the demo cloud whose CPU goes wrong.
 const demoFaultHost = "rack1-host3"
 
-// startDemo gives the generated cloud six hours of 30 s metrics with a
-// season of one hour, a slow drift on one host three hours in and a level
+// startDemo gives the generated cloud six hours of one-minute metrics with
+// a season of one hour, a slow drift on one host three hours in and a level
 // shift on demoFaultHost for the last twenty minutes.
 func (p *anomalyPanel) startDemo(ctx context.Context, g *landscape.Graph, end time.Time) {
 	cfg := telemetry.DefaultConfig()
-	cfg.Period = 120
-	p.start(ctx, "generated metrics (30 s, seasonal, with injected faults)", cfg, 0, func(ctx context.Context, s *telemetry.Store) {
+	cfg.Period = 60
+	p.start(ctx, "generated metrics (1 min, seasonal, with injected faults)", cfg, 0, func(ctx context.Context, s *telemetry.Store) {
 		demoTelemetry(ctx, s, g, end)
 		p.dirty.Store(true)
 	})
@@ -231,13 +233,13 @@ func (p *anomalyPanel) startDemo(ctx context.Context, g *landscape.Graph, end ti
 // demoTelemetry fills s with the demo cloud's metrics (see startDemo).
 func demoTelemetry(ctx context.Context, s *telemetry.Store, g *landscape.Graph, end time.Time) {
 	s.SetGraph(g)
-	const steps = 720
+	const steps = 360
 	syn := telemetry.NewSynth(g, s.Config().Period, 7)
 	faults := []telemetry.Fault{
-		{Kind: telemetry.FaultDrift, Node: "rack0-host5", Metric: "cpu_busy_pct", Start: 360, End: 440, Size: 10},
-		{Kind: telemetry.FaultShift, Node: demoFaultHost, Metric: "cpu_busy_pct", Start: steps - 40, End: steps, Size: 12},
+		{Kind: telemetry.FaultDrift, Node: "rack0-host5", Metric: "cpu_busy_pct", Start: 180, End: 220, Size: 10},
+		{Kind: telemetry.FaultShift, Node: demoFaultHost, Metric: "cpu_busy_pct", Start: steps - 20, End: steps, Size: 12},
 	}
-	t0 := end.Add(-steps * 30 * time.Second).UnixMilli()
+	t0 := end.Add(-steps * time.Minute).UnixMilli()
 	var batch []telemetry.Sample
 	for i := range steps {
 		var f *telemetry.Fault
@@ -246,7 +248,7 @@ func demoTelemetry(ctx context.Context, s *telemetry.Store, g *landscape.Graph, 
 				f = &faults[k]
 			}
 		}
-		batch = syn.Step(batch[:0], i, t0+int64(i)*30000, f)
+		batch = syn.Step(batch[:0], i, t0+int64(i)*60000, f)
 		s.Add(batch...)
 		if ctx.Err() != nil {
 			return
@@ -549,4 +551,17 @@ func foldHealth(h map[string]widgets.NodeHealth, members map[string][]string) ma
 		}
 	}
 	return out
+}
+
+// startNone stops the telemetry and clears the colours, saying why there
+// is none.
+func (p *anomalyPanel) startNone(ctx context.Context, why string) {
+	p.start(ctx, why, telemetry.DefaultConfig(), 0, func(context.Context, *telemetry.Store) {})
+}
+
+// minHeight is an invisible object that gives a stack its height.
+func minHeight(h float32) fyne.CanvasObject {
+	r := canvas.NewRectangle(color.Transparent)
+	r.SetMinSize(fyne.NewSize(0, h))
+	return r
 }

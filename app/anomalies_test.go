@@ -25,7 +25,7 @@ func demoPanel(t *testing.T) (*anomalyPanel, *landscape.Graph, *map[string]widge
 	g := landscape.Generate(300, 1)
 	end := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	cfg := telemetry.DefaultConfig()
-	cfg.Period = 120
+	cfg.Period = 60
 	done := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

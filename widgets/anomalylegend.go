@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"flowscape/landscape/telemetry"
@@ -80,7 +81,7 @@ func lmImpactHalo(img *image.NRGBA, r image.Rectangle, scale float64) {
 type AnomalyLegend struct {
 	widget.BaseWidget
 
-	items  []*widget.Label // ok, warning, critical, impacted, no data
+	items  []*canvas.Text // ok, warning, critical, impacted, no data
 	why    *widget.Label
 	counts [3]int // critical, warning, impacted
 	cfg    telemetry.Config
@@ -93,7 +94,9 @@ func NewAnomalyLegend(cfg telemetry.Config) *AnomalyLegend {
 	l := &AnomalyLegend{cfg: cfg, why: widget.NewLabel("")}
 	l.why.Wrapping = fyne.TextWrapWord
 	for range 5 {
-		l.items = append(l.items, widget.NewLabel(""))
+		t := canvas.NewText("", theme.Color(theme.ColorNameForeground))
+		t.TextSize = 12
+		l.items = append(l.items, t)
 	}
 	l.ExtendBaseWidget(l)
 	l.update()
@@ -133,11 +136,18 @@ func (l *AnomalyLegend) Texts() []string {
 func (l *AnomalyLegend) update() {
 	c := l.cfg
 	confirm := fmt.Sprintf("%d of the last %d samples", c.K, c.N)
-	l.items[0].SetText("ok: telemetry within its usual range")
-	l.items[1].SetText(fmt.Sprintf("warning (%d): own metric ≥ %g σ off its usual value in %s", l.counts[1], c.Warn, confirm))
-	l.items[2].SetText(fmt.Sprintf("critical (%d): ≥ %g σ in %s", l.counts[0], c.Crit, confirm))
-	l.items[3].SetText(fmt.Sprintf("impacted (%d more): runs on, requires or contains an anomalous node", l.counts[2]))
-	l.items[4].SetText("no telemetry: layer colour")
+	texts := []string{
+		"ok: telemetry within its usual range",
+		fmt.Sprintf("warning (%d): own metric ≥ %g σ off its usual value in %s", l.counts[1], c.Warn, confirm),
+		fmt.Sprintf("critical (%d): ≥ %g σ in %s", l.counts[0], c.Crit, confirm),
+		fmt.Sprintf("impacted (%d more): runs on, requires or contains an anomalous node", l.counts[2]),
+		"no telemetry: layer colour",
+	}
+	for i, t := range texts {
+		l.items[i].Text = t
+		l.items[i].Color = theme.Color(theme.ColorNameForeground)
+		l.items[i].Refresh()
+	}
 }
 
 func legendSwatch(fill, ink color.Color, ring bool) fyne.CanvasObject {
@@ -160,10 +170,10 @@ func (l *AnomalyLegend) CreateRenderer() fyne.WidgetRenderer {
 		legendSwatch(nil, lmImpactInk, true),
 		legendSwatch(lmLayerFill["physical"], lmNoDataInk, false),
 	}
-	rows := container.NewVBox()
+	grid := container.New(layout.NewFormLayout())
 	for i, it := range l.items {
-		rows.Add(container.NewBorder(nil, nil, container.NewCenter(sw[i]), nil, it))
+		grid.Add(container.NewCenter(sw[i]))
+		grid.Add(it)
 	}
-	rows.Add(l.why)
-	return widget.NewSimpleRenderer(container.New(layout.NewVBoxLayout(), rows))
+	return widget.NewSimpleRenderer(container.NewVBox(grid, l.why))
 }
