@@ -26,7 +26,7 @@ const (
 // gophercloud test server, answering with the API reference's JSON in
 // testdata/api. Handlers branch on marker for paging.
 type fakeCloud struct {
-	t        *testing.T
+	t        testing.TB
 	srv      th.FakeServer
 	services map[string]bool // catalog types present
 	tokens   atomic.Int64    // tokens issued
@@ -38,7 +38,7 @@ type fakeCloud struct {
 
 var allServices = []string{"compute", "placement", "network", "block-storage", "orchestration", "load-balancer"}
 
-func newFakeCloud(t *testing.T, services ...string) *fakeCloud {
+func newFakeCloud(t testing.TB, services ...string) *fakeCloud {
 	t.Helper()
 	if services == nil {
 		services = allServices
@@ -247,7 +247,7 @@ func (f *fakeCloud) serve(w http.ResponseWriter, r *http.Request) {
 
 // clearOSEnv hides the OS_* variables and clouds.yaml files of the
 // machine running the tests.
-func clearOSEnv(t *testing.T) {
+func clearOSEnv(t testing.TB) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OS_") {
@@ -258,7 +258,7 @@ func clearOSEnv(t *testing.T) {
 }
 
 // useEnv points the OS_* variables at the fake cloud.
-func (f *fakeCloud) useEnv(t *testing.T, password string) {
+func (f *fakeCloud) useEnv(t testing.TB, password string) {
 	t.Helper()
 	clearOSEnv(t)
 	for k, v := range map[string]string{
