@@ -91,7 +91,7 @@ type syscallsView struct {
 }
 
 func newSyscallsTab(u *ui) *syscallsTab {
-	s := &syscallsTab{u: u, model: syscalls.New(syscalls.Options{}), source: "auto", interval: time.Second}
+	s := &syscallsTab{u: u, model: syscalls.New(syscalls.Options{}), source: "auto", interval: 500 * time.Millisecond}
 	s.refresh.fn = s.show
 	s.notify = s.refresh.ask
 	s.bubbles = widgets.NewBubbles()
@@ -188,7 +188,7 @@ func newSyscallsTab(u *ui) *syscallsTab {
 			s.restart(false)
 		}
 	})
-	s.ivSel.Selected = "1s"
+	s.ivSel.Selected = "500ms"
 	s.pauseBtn = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), s.togglePause)
 	s.restartBtn = widget.NewButtonWithIcon("Restart", theme.MediaReplayIcon(), func() { s.restart(false) })
 	s.restartBtn.Disable()
@@ -340,18 +340,23 @@ func (s *syscallsTab) run(ctx context.Context, gen int, want string, interval ti
 		s.view.why = "chosen"
 		s.view.status = "Counting from /proc (" + procstat.PartialReason + ")."
 	default:
-		s.view.status = fmt.Sprintf("Counting every syscall of every process with %s, every %v.", ch.name, interval)
+		s.view.status = fmt.Sprintf("Starting %s: compiling and attaching its probe; the first counts come two intervals after that…", ch.name)
 	}
 	s.view.isErr = false
 	s.mu.Unlock()
 	s.notify()
 
+	first := true
 	sink := syscalls.SinkFunc(func(iv syscalls.Interval) {
 		model.Interval(iv)
 		s.mu.Lock()
 		if gen == s.gen {
 			s.prepareLocked()
+			if first && !s.view.partial {
+				s.view.status = fmt.Sprintf("Counting every syscall of every process with %s, every %v.", ch.name, interval)
+			}
 		}
+		first = false
 		s.mu.Unlock()
 		s.notify()
 	})
