@@ -136,12 +136,14 @@ func (l *AnomalyLegend) Texts() []string {
 func (l *AnomalyLegend) update() {
 	c := l.cfg
 	confirm := fmt.Sprintf("%d of the last %d samples", c.K, c.N)
+	// Impact follows RUNS_ON, DEPLOYED_ON, REQUIRES and, for a container,
+	// CONTAINS (telemetry.Dependency).
 	texts := []string{
-		"ok: telemetry within its usual range",
-		fmt.Sprintf("warning (%d): own metric ≥ %g σ off its usual value in %s", l.counts[1], c.Warn, confirm),
-		fmt.Sprintf("critical (%d): ≥ %g σ in %s", l.counts[0], c.Crit, confirm),
-		fmt.Sprintf("impacted (%d more): runs on, requires or contains an anomalous node", l.counts[2]),
-		"no telemetry: layer colour",
+		"ok: its telemetry is within its usual range",
+		fmt.Sprintf("warning (%d): ≥ %g σ off its usual value, %s", l.counts[1], c.Warn, confirm),
+		fmt.Sprintf("critical (%d): ≥ %g σ, %s", l.counts[0], c.Crit, confirm),
+		fmt.Sprintf("impacted (%d more): depends on an anomalous node", l.counts[2]),
+		"no telemetry: the layer's colour",
 	}
 	for i, t := range texts {
 		l.items[i].Text = t

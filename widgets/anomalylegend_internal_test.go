@@ -19,7 +19,7 @@ func TestAnomalyLegendSaysWhatColoursMean(t *testing.T) {
 	l.SetCounts(1, 2, 7)
 	l.SetWhy("cpu3 is critical: cpu_busy_pct 12.0 σ off since 18:01:02")
 	got := strings.Join(l.Texts(), "\n")
-	for _, want := range []string{"ok:", "warning (2): own metric ≥ 4 σ", "3 of the last 5 samples", "critical (1): ≥ 8 σ", "impacted (7 more): runs on, requires or contains an anomalous node", "no telemetry", "cpu3 is critical"} {
+	for _, want := range []string{"ok:", "warning (2): ≥ 4 σ off its usual value", "3 of the last 5 samples", "critical (1): ≥ 8 σ", "impacted (7 more): depends on an anomalous node", "no telemetry", "cpu3 is critical"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("legend lacks %q:\n%s", want, got)
 		}
