@@ -44,8 +44,6 @@ type anomalyPanel struct {
 	OnHealth func(map[string]widgets.NodeHealth)
 	// OnSelect is called when a row of the anomalies list is chosen.
 	OnSelect func(id string)
-	// setStatus reports a source's failure (UI goroutine); nil: none.
-	setStatus func(msg string, isErr bool)
 	// async runs the assessment; tests run it in line.
 	async func(func())
 

@@ -9,7 +9,6 @@
 package telemetry
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -313,6 +312,3 @@ func (s *Store) Latest() int64 {
 	_, l := s.TimeRange()
 	return l
 }
-
-// String describes the key as kind=value.
-func keyString(k landscape.JoinKey) string { return fmt.Sprintf("%s=%s", k.Kind, k.Value) }
