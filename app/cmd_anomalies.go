@@ -1,10 +1,12 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,10 +16,12 @@ import (
 
 	"flowscape/landscape"
 	"flowscape/landscape/telemetry"
+	"flowscape/sources/prometheus"
 	"flowscape/sources/telemetrycsv"
 )
 
 const anomaliesSynopsis = "flowscape anomalies --landscape FILE|local --telemetry FILE.csv [--format text|json] [--at TIME] [--season DURATION]\n" +
+	"       flowscape anomalies --landscape FILE|local --prometheus URL [--range 1h] [--step 15s] [--queries FILE.json] [...]\n" +
 	"       flowscape anomalies --evaluate [--nodes N] [--hours H] [--seeds 1,2,3]"
 
 func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
@@ -32,6 +36,11 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	crit := fs.Float64("crit", def.Crit, "a hit scoring at least `SIGMAS` is critical")
 	k := fs.Int("k", def.K, "an alarm needs `K` hits…")
 	n := fs.Int("n", def.N, "…among the last `N` samples (at most 64)")
+	promURL := fs.String("prometheus", "", "read the telemetry from the Prometheus server at `URL` (range queries) instead of a CSV file")
+	promRange := fs.Duration("range", time.Hour, "with --prometheus: how far back to read")
+	promStep := fs.Duration("step", 15*time.Second, "with --prometheus: the range queries' step")
+	promWindow := fs.Duration("rate-window", time.Minute, "with --prometheus: the window of rate() in the queries ({{window}})")
+	queries := fs.String("queries", "", "with --prometheus: a JSON `FILE` of queries [{\"metric\", \"promql\", \"keys\": [{\"label\", \"kind\"}]}] instead of node-exporter's")
 	evaluate := fs.Bool("evaluate", false, "run the evaluation on generated landscapes with injected faults instead")
 	nodes := fs.Int("nodes", 500, "evaluation: landscape size")
 	hours := fs.Float64("hours", 24, "evaluation: hours of 30 s samples")
@@ -57,9 +66,13 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	if *evaluate {
 		return runEvaluation(*nodes, *hours, *seeds, cfg, *format, stdout, stderr)
 	}
-	if *land == "" || *tele == "" {
-		fmt.Fprintln(stderr, "flowscape anomalies: want --landscape and --telemetry (or --evaluate)")
+	if *land == "" || (*tele == "") == (*promURL == "") {
+		fmt.Fprintln(stderr, "flowscape anomalies: want --landscape and one of --telemetry or --prometheus (or --evaluate)")
 		fs.Usage()
+		return 2
+	}
+	if *promURL != "" && (*promStep <= 0 || *promRange < *promStep) {
+		fmt.Fprintf(stderr, "flowscape anomalies: want 0 < --step ≤ --range, got %s and %s\n", *promStep, *promRange)
 		return 2
 	}
 	src := *land
@@ -70,7 +83,15 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	if l == nil {
 		return code
 	}
-	samples, rep, err := telemetrycsv.Load(*tele)
+	var samples []telemetry.Sample
+	var rep telemetrycsv.Report
+	var err error
+	if *promURL != "" {
+		samples, err = prometheusHistory(*promURL, *queries, *promRange, *promStep, *promWindow, stderr)
+		*tele = *promURL
+	} else {
+		samples, rep, err = telemetrycsv.Load(*tele)
+	}
 	if err != nil {
 		return errorf(stderr, "%v", err)
 	}
@@ -363,4 +384,31 @@ func runEvaluation(nodes int, hours float64, seeds string, cfg telemetry.Config,
 	}
 	all.Report(stdout)
 	return 0
+}
+
+// prometheusHistory reads the last span of every query from a Prometheus
+// server. A query that fails is reported and the others are kept.
+func prometheusHistory(url, queriesFile string, span, step, window time.Duration, stderr io.Writer) ([]telemetry.Sample, error) {
+	src := prometheus.Source{Client: prometheus.Client{URL: url, Timeout: 30 * time.Second}, Window: window}
+	if queriesFile != "" {
+		data, err := os.ReadFile(queriesFile)
+		if err != nil {
+			return nil, err
+		}
+		src.Queries, err = prometheus.ReadQueries(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", queriesFile, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	end := time.Now()
+	samples, errs := src.History(ctx, end.Add(-span), end, step)
+	for _, err := range errs {
+		fmt.Fprintf(stderr, "flowscape: %v\n", err)
+	}
+	if len(samples) == 0 && len(errs) > 0 {
+		return nil, fmt.Errorf("no query of %s answered", url)
+	}
+	return samples, nil
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +134,8 @@ func TestAnomaliesCommandErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--landscape", land}, 2, "want --landscape and --telemetry"},
+		{[]string{"--landscape", land}, 2, "want --landscape and one of --telemetry or --prometheus"},
+		{[]string{"--landscape", land, "--telemetry", csv, "--prometheus", "http://x"}, 2, "want --landscape and one of"},
 		{[]string{"--landscape", land, "--telemetry", "/nonexistent.csv"}, 1, "/nonexistent.csv"},
 		{[]string{"--landscape", "/nonexistent.json", "--telemetry", csv}, 1, "/nonexistent.json"},
 		{[]string{"--landscape", land, "--telemetry", csv, "--format", "xml"}, 2, `unknown format "xml"`},
@@ -163,5 +167,75 @@ func TestAnomaliesEvaluateCommand(t *testing.T) {
 	}
 	if doc.Faults < 5 || doc.DetectionRate < 0.9 || doc.FalsePer1000 > 5 || !slices.Equal(doc.Seeds, []int{4}) {
 		t.Errorf("evaluation %+v", doc)
+	}
+}
+
+// --prometheus reads the history with range queries; a query the server
+// refuses is reported and the others are used.
+func TestAnomaliesCommandPrometheus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path != "/api/v1/query_range" || q.Get("step") != "15" {
+			http.Error(w, "unexpected "+r.URL.String(), 400)
+			return
+		}
+		if q.Get("query") == "broken" {
+			w.WriteHeader(422)
+			w.Write([]byte(`{"status":"error","errorType":"execution","error":"boom"}`))
+			return
+		}
+		start, _ := strconv.ParseFloat(q.Get("start"), 64)
+		end, _ := strconv.ParseFloat(q.Get("end"), 64)
+		var res []string
+		rng := rand.New(rand.NewPCG(3, 4))
+		for _, cpu := range []string{"0", "1"} {
+			var vals []string
+			for ts := start; ts <= end; ts += 15 {
+				v := 20 + rng.NormFloat64()
+				if cpu == "1" && ts > end-60 {
+					v = 100
+				}
+				vals = append(vals, fmt.Sprintf(`[%.3f,"%.3f"]`, ts, v))
+			}
+			res = append(res, fmt.Sprintf(`{"metric":{"cpu":%q,"instance":"m:9100"},"values":[%s]}`, cpu, strings.Join(vals, ",")))
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, strings.Join(res, ","))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	land := filepath.Join(dir, "m.json")
+	os.WriteFile(land, []byte(`{"nodes":[
+		{"id":"m","layer":"physical","category":"compute","type":"machine","attrs":{"hostname":"m"}},
+		{"id":"m/cpu0","layer":"physical","category":"compute","type":"thread","attrs":{"cpu":"0"}},
+		{"id":"m/cpu1","layer":"physical","category":"compute","type":"thread","attrs":{"cpu":"1"}}],
+		"edges":[{"source":"m","target":"m/cpu0","label":"CONTAINS"},{"source":"m","target":"m/cpu1","label":"CONTAINS"}]}`), 0o644)
+	queries := filepath.Join(dir, "q.json")
+	os.WriteFile(queries, []byte(`[{"metric":"cpu_busy_pct","promql":"busy","keys":[{"label":"cpu","kind":"cpu"}]},
+		{"metric":"other","promql":"broken","keys":[{"label":"cpu","kind":"cpu"}]}]`), 0o644)
+	var out, errb bytes.Buffer
+	code := run([]string{"anomalies", "--landscape", land, "--prometheus", srv.URL, "--queries", queries, "--range", "30m", "--format", "json"}, nil, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "other: prometheus "+srv.URL+": HTTP 422 execution: boom") {
+		t.Errorf("stderr %q: want the failed query", errb.String())
+	}
+	var doc anomaliesOutput
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(doc.RootCauses, []string{"m/cpu1"}) || doc.Samples < 2*100 {
+		t.Errorf("root causes %v from %d samples, want [m/cpu1] from two series of 121 points", doc.RootCauses, doc.Samples)
+	}
+	for _, n := range doc.Nodes {
+		if n.ID == "m" && !slices.Equal(n.ImpactedBy, []string{"m/cpu1"}) {
+			t.Errorf("machine %+v, want impacted by m/cpu1", n)
+		}
+	}
+	// Nothing listening: a clear error.
+	srv.Close()
+	errb.Reset()
+	if code := run([]string{"anomalies", "--landscape", land, "--prometheus", srv.URL, "--queries", queries}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "connection refused") {
+		t.Errorf("server down: exit %d, %q", code, errb.String())
 	}
 }

@@ -34,17 +34,37 @@ const DefaultURL = "http://127.0.0.1:9090"
 
 // LabelKey maps a label to a join key kind.
 type LabelKey struct {
-	Label string // e.g. "cpu", "device", "instance"
-	Kind  string // a landscape.Key… kind, or telemetry.KeyID
+	Label string `json:"label"` // e.g. "cpu", "device", "instance"
+	Kind  string `json:"kind"`  // a landscape.Key… kind, or telemetry.KeyID
 	// StripPort drops ":port" from the value (instance="host:9100").
-	StripPort bool
+	StripPort bool `json:"strip_port,omitempty"`
 }
 
 // Query is one metric: a PromQL expression and how its labels find nodes.
 type Query struct {
-	Metric string // the metric's name in Flowscape
-	PromQL string // "{{window}}" is replaced by the rate window
-	Keys   []LabelKey
+	Metric string     `json:"metric"` // the metric's name in Flowscape
+	PromQL string     `json:"promql"` // "{{window}}" is replaced by the rate window
+	Keys   []LabelKey `json:"keys"`
+}
+
+// ReadQueries reads a JSON list of queries:
+// [{"metric": "cpu_busy_pct", "promql": "…", "keys": [{"label": "cpu", "kind": "cpu"}]}].
+func ReadQueries(data []byte) ([]Query, error) {
+	var qs []Query
+	if err := json.Unmarshal(data, &qs); err != nil {
+		return nil, fmt.Errorf("queries: %s", jsonWhere(err))
+	}
+	for i, q := range qs {
+		if q.Metric == "" || q.PromQL == "" || len(q.Keys) == 0 {
+			return nil, fmt.Errorf("queries: entry %d needs metric, promql and at least one of keys", i)
+		}
+		for _, k := range q.Keys {
+			if k.Label == "" || k.Kind == "" {
+				return nil, fmt.Errorf("queries: entry %d (%s): a key needs label and kind", i, q.Metric)
+			}
+		}
+	}
+	return qs, nil
 }
 
 // nodeKeys are the labels that name the machine: node_uname_info's

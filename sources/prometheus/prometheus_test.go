@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"net"
@@ -178,5 +179,28 @@ func TestClientFailures(t *testing.T) {
 	smp, errs := s.Poll(ctx, time.Now())
 	if len(smp) != 2 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "b: prometheus") || !strings.Contains(errs[0].Error(), "HTTP 422 execution: boom") {
 		t.Errorf("Poll = %v, %v", smp, errs)
+	}
+}
+
+func TestReadQueries(t *testing.T) {
+	good := `[{"metric":"busy","promql":"rate(x[{{window}}])","keys":[{"label":"instance","kind":"hostname","strip_port":true}]}]`
+	qs, err := ReadQueries([]byte(good))
+	if err != nil || len(qs) != 1 || !qs[0].Keys[0].StripPort || qs[0].Keys[0].Kind != landscape.KeyHostname {
+		t.Fatalf("ReadQueries = %+v, %v", qs, err)
+	}
+	for in, want := range map[string]string{
+		`[{"metric":"busy"}]`: "entry 0 needs metric, promql",
+		`[{"metric":"a","promql":"b","keys":[{"label":"cpu"}]}]`: "entry 0 (a): a key needs label and kind",
+		`[{"metric":`:    "unexpected end of JSON input",
+		`{"metric":"a"}`: "cannot unmarshal object",
+	} {
+		if _, err := ReadQueries([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadQueries(%s) error %v, want %q", in, err, want)
+		}
+	}
+	// The defaults survive a round trip through the file format.
+	b, _ := json.Marshal(DefaultQueries())
+	if qs, err := ReadQueries(b); err != nil || len(qs) != len(DefaultQueries()) {
+		t.Errorf("defaults: %v", err)
 	}
 }
