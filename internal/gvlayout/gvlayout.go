@@ -19,7 +19,13 @@ import (
 	"sync"
 
 	"github.com/goccy/go-graphviz"
+
+	"flowscape/internal/gvtmp" // before go-graphviz's initialisation: see there
 )
+
+// go-graphviz has been initialised (it is imported above): TMPDIR can be
+// what it was again.
+func init() { gvtmp.Restore() }
 
 // Engines are the layout engines Run and Render accept.
 var Engines = []string{"dot", "sfdp", "neato", "fdp", "twopi", "circo"}
