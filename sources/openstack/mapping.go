@@ -161,8 +161,13 @@ func Map(s *Snapshot) *landscape.Graph {
 		}
 		h := b.host(hostName)
 		hostAttrs(hostName)
-		a := map[string]string{landscape.KeyHostname: hv.HypervisorHostname, AttrStatus: hv.Status, "state": hv.State,
+		a := map[string]string{AttrStatus: hv.Status, "state": hv.State,
 			"hypervisor_type": hv.HypervisorType, "host_ip": hv.HostIP, "running_vms": strconv.Itoa(hv.RunningVMs)}
+		if hv.HypervisorHostname != hostName {
+			// Telemetry on the host name finds the host; the hypervisor's
+			// own name only when it differs.
+			a[landscape.KeyHostname] = hv.HypervisorHostname
+		}
 		if isUUIDish(hv.ID) {
 			a[landscape.KeyUUID] = hv.ID
 		}

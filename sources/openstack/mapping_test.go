@@ -124,6 +124,12 @@ func TestMapAttributesAndJoinKeys(t *testing.T) {
 			t.Errorf("Lookup(%v) = %v, want [%s]", tc.key, got, tc.want)
 		}
 	}
+	// When the hypervisor is named as its host, the name finds the host only.
+	s, _ := collectFake(t, newFakeCloud(t))
+	s.Hypervisors[0].HypervisorHostname = "compute-1"
+	if got := Map(s).Lookup(landscape.JoinKey{Kind: landscape.KeyHostname, Value: "compute-1"}); !slices.Equal(got, []string{HostID("compute-1")}) {
+		t.Errorf("hostname compute-1 finds %v, want the host only", got)
+	}
 	vm := g.Node(ServerID(vm1))
 	for k, want := range map[string]string{AttrInstanceName: "instance-00000001", "flavor": "m1.tiny", AttrHost: "compute-1", "availability_zone": "az1"} {
 		if vm.Attrs[k] != want {
