@@ -34,14 +34,18 @@ func init() {
 			private = ""
 		}
 	}
-	if private == "" {
+	for _, parent := range []string{os.TempDir(), "/tmp", "/var/tmp"} {
+		if private != "" {
+			break
+		}
 		// no usable cache directory (a HOME that is not ours): a fresh
 		// private directory, compiled into again at each start
-		d, err := os.MkdirTemp("", "flowscape-graphviz-")
-		if err != nil {
-			return
+		if d, err := os.MkdirTemp(parent, "flowscape-graphviz-"); err == nil {
+			private = d
 		}
-		private = d
+	}
+	if private == "" {
+		return
 	}
 	old, hadOld = os.LookupEnv("TMPDIR")
 	if os.Setenv("TMPDIR", private) == nil {
