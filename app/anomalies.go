@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image/color"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"flowscape/landscape"
 	"flowscape/landscape/telemetry"
 	"flowscape/sources/hosttelemetry"
+	"flowscape/sources/prometheus"
 	"flowscape/sources/telemetrycsv"
 	"flowscape/widgets"
 )
@@ -193,10 +195,30 @@ func (p *anomalyPanel) fail(s *telemetry.Store, msg string) {
 	p.dirty.Store(true)
 }
 
-// startLocal follows this machine's counters every 2 s.
+// startLocal follows this machine's counters every 2 s, or asks the
+// Prometheus server at $FLOWSCAPE_PROMETHEUS_URL every 5 s when it is set
+// (node-exporter's series, joined by its cpu, device and instance labels).
 func (p *anomalyPanel) startLocal(ctx context.Context) {
 	cfg := telemetry.DefaultConfig()
 	cfg.Floors = hosttelemetry.Floors()
+	if url := os.Getenv("FLOWSCAPE_PROMETHEUS_URL"); url != "" {
+		p.start(ctx, "Prometheus at "+url+" every 5 s", cfg, 30*time.Second, func(ctx context.Context, s *telemetry.Store) {
+			src := &prometheus.Source{Client: prometheus.Client{URL: url, Timeout: 4 * time.Second}, Interval: 5 * time.Second,
+				OnSamples: func(smp []telemetry.Sample, errs []error) {
+					if !p.current(s) {
+						return
+					}
+					s.Add(smp...)
+					msg := ""
+					if len(errs) > 0 {
+						msg = fmt.Sprintf("%d of the Prometheus queries failed (first: %v)", len(errs), errs[0])
+					}
+					p.fail(s, msg)
+				}}
+			_ = src.Run(ctx)
+		})
+		return
+	}
 	p.start(ctx, "this machine's /proc and /sys every 2 s", cfg, 10*time.Second, func(ctx context.Context, s *telemetry.Store) {
 		src := &hosttelemetry.Source{Interval: 2 * time.Second, OnSamples: func(smp []telemetry.Sample, rep hosttelemetry.Report) {
 			if !p.current(s) {
