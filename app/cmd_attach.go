@@ -89,9 +89,11 @@ func probeTrace(backend string, cfg pyusdt.Config, duration time.Duration, out s
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if duration > 0 {
+		// the duration counts from the moment the probes are attached
 		var c context.CancelFunc
-		ctx, c = context.WithTimeout(ctx, duration)
+		ctx, c = context.WithCancel(ctx)
 		defer c()
+		cfg.Attached = func() { time.AfterFunc(duration, c) }
 	}
 	fmt.Fprintf(stderr, "flowscape: counting pid %d's calls from its USDT probes; Ctrl-C stops\n", cfg.PID)
 	totals := map[[2]string]*pyusdt.FuncCount{}

@@ -87,6 +87,9 @@ type Config struct {
 	PID      int
 	Interval time.Duration // between reports (0: 1 s)
 	LineMode bool          // also attach the line probe so entries fire (slow)
+	// Attached, when set, is called once bpftrace has attached its probes
+	// (attaching takes a second or more on a loaded machine).
+	Attached func()
 }
 
 // FuncCount is one function's counts in an interval.
@@ -164,7 +167,7 @@ func Run(ctx context.Context, cfg Config, report func(Report)) error {
 		return fmt.Errorf("start bpftrace: %w", err)
 	}
 	parsed := make(chan error, 1)
-	go func() { parsed <- Parse(out, report) }()
+	go func() { parsed <- parse(out, report, cfg.Attached) }()
 	stop := func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		t := time.AfterFunc(5*time.Second, func() { _ = cmd.Process.Kill() })
@@ -220,7 +223,9 @@ func lastLine(s string) string {
 // when empty, and a "--" line; it calls report per interval. Blank lines and
 // other records are skipped; maps printed again at exit after the last "--"
 // make one more report.
-func Parse(r io.Reader, report func(Report)) error {
+func Parse(r io.Reader, report func(Report)) error { return parse(r, report, nil) }
+
+func parse(r io.Reader, report func(Report), attached func()) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	cur := map[[2]string]*FuncCount{}
@@ -259,6 +264,11 @@ func Parse(r io.Reader, report func(Report)) error {
 			return fmt.Errorf("bpftrace output line %d: %v", n, err)
 		}
 		switch rec.Type {
+		case "attached_probes":
+			if attached != nil {
+				attached()
+				attached = nil
+			}
 		case "printf":
 			var s string
 			if json.Unmarshal(rec.Data, &s) == nil && strings.TrimSpace(s) == "--" {
