@@ -261,14 +261,15 @@ func demoTelemetry(ctx context.Context, s *telemetry.Store, g *landscape.Graph, 
 	}
 	t0 := end.Add(-steps * time.Minute).UnixMilli()
 	var batch []telemetry.Sample
+	var act []*telemetry.Fault
 	for i := range steps {
-		var f *telemetry.Fault
+		act = act[:0]
 		for k := range faults {
 			if i >= faults[k].Start && i < faults[k].End {
-				f = &faults[k]
+				act = append(act, &faults[k])
 			}
 		}
-		batch = syn.Step(batch[:0], i, t0+int64(i)*60000, f)
+		batch = syn.Step(batch[:0], i, t0+int64(i)*60000, act)
 		s.Add(batch...)
 		if ctx.Err() != nil {
 			return

@@ -22,7 +22,7 @@ import (
 
 const anomaliesSynopsis = "flowscape anomalies --landscape FILE|local --telemetry FILE.csv [--format text|json] [--at TIME] [--season DURATION]\n" +
 	"       flowscape anomalies --landscape FILE|local --prometheus URL [--range 1h] [--step 15s] [--queries FILE.json] [...]\n" +
-	"       flowscape anomalies --evaluate [--nodes N] [--hours H] [--seeds 1,2,3]"
+	"       flowscape anomalies --evaluate [--nodes N] [--hours H] [--seeds 1,2,3] [--concurrent K] [--fault-scale F]"
 
 func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("anomalies", anomaliesSynopsis, stderr)
@@ -45,6 +45,8 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	nodes := fs.Int("nodes", 500, "evaluation: landscape size")
 	hours := fs.Float64("hours", 24, "evaluation: hours of 30 s samples")
 	seeds := fs.String("seeds", "1,2,3", "evaluation: comma-separated `SEEDS`, one run each")
+	concurrent := fs.Int("concurrent", 1, "evaluation: faults under way at once, on different hosts")
+	scale := fs.Float64("fault-scale", 1, "evaluation: multiply the injected faults' sizes (shifts 6–10 σ, spikes 12–18 σ, drifts 8–12 σ) by `F`")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -64,7 +66,7 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	cfg := def
 	cfg.Warn, cfg.Crit, cfg.K, cfg.N = *warn, *crit, *k, *n
 	if *evaluate {
-		return runEvaluation(*nodes, *hours, *seeds, cfg, *format, stdout, stderr)
+		return runEvaluation(*nodes, *hours, *seeds, *concurrent, *scale, cfg, *format, stdout, stderr)
 	}
 	if *land == "" || (*tele == "") == (*promURL == "") {
 		fmt.Fprintln(stderr, "flowscape anomalies: want --landscape and one of --telemetry or --prometheus (or --evaluate)")
@@ -348,7 +350,7 @@ func writeAnomaliesText(w io.Writer, d anomaliesOutput) {
 	}
 }
 
-func runEvaluation(nodes int, hours float64, seeds string, cfg telemetry.Config, format string, stdout, stderr io.Writer) int {
+func runEvaluation(nodes int, hours float64, seeds string, concurrent int, scale float64, cfg telemetry.Config, format string, stdout, stderr io.Writer) int {
 	var all telemetry.EvalResult
 	for i, f := range strings.Split(seeds, ",") {
 		seed, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
@@ -357,7 +359,7 @@ func runEvaluation(nodes int, hours float64, seeds string, cfg telemetry.Config,
 			return 2
 		}
 		c := telemetry.DefaultEvalConfig()
-		c.Nodes, c.Hours, c.Seed = nodes, hours, seed
+		c.Nodes, c.Hours, c.Seed, c.Concurrent, c.Scale = nodes, hours, seed, concurrent, scale
 		c.Detect = cfg
 		r := telemetry.Evaluate(c)
 		if i == 0 {
@@ -370,7 +372,7 @@ func runEvaluation(nodes int, hours float64, seeds string, cfg telemetry.Config,
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		doc := map[string]any{
-			"nodes": nodes, "hours": hours, "seeds": all.Seeds, "series": all.Series, "samples": all.Samples,
+			"nodes": nodes, "hours": hours, "concurrent": max(concurrent, 1), "fault_scale": scale, "seeds": all.Seeds, "series": all.Series, "samples": all.Samples,
 			"faults": len(all.Faults), "detected": all.Detected, "detection_rate": all.DetectionRate,
 			"false_alarms": all.FalseAlarms, "node_hours": all.NodeHours, "false_alarms_per_1000_node_hours": all.FalsePer1000,
 			"mean_delay_s": all.MeanDelay.Seconds(), "max_delay_s": all.MaxDelay.Seconds(),

@@ -24,6 +24,11 @@ type EvalConfig struct {
 	// Spikes is the probability that a normal sample is a lone spike of
 	// 6 to 10 standard deviations (k-of-n must not alarm on it).
 	Spikes float64
+	// Scale multiplies the faults' sizes (0: 1).
+	Scale float64
+	// Concurrent is how many faults may be under way at once, on
+	// different hosts (0 or 1: one after the other).
+	Concurrent int
 	// Detect configures the detectors; its Period is set from Period.
 	Detect Config
 }
@@ -146,9 +151,9 @@ func NewSynth(g *landscape.Graph, period int, seed uint64) *Synth {
 // Hosts lists the hosts faults can be put on.
 func (syn *Synth) Hosts() []string { return syn.hosts }
 
-// Step appends the samples of step i (at Unix ms t) to dst, with fault f
-// (nil: none) in effect.
-func (syn *Synth) Step(dst []Sample, i int, t int64, f *Fault) []Sample {
+// Step appends the samples of step i (at Unix ms t) to dst, with faults
+// in effect.
+func (syn *Synth) Step(dst []Sample, i int, t int64, faults []*Fault) []Sample {
 	rng := syn.rng
 	for k := range syn.series {
 		se := &syn.series[k]
@@ -156,8 +161,10 @@ func (syn *Synth) Step(dst []Sample, i int, t int64, f *Fault) []Sample {
 		if rng.Float64() < syn.Spikes {
 			v += se.sd * (6 + 4*rng.Float64()) * float64(1-2*rng.IntN(2))
 		}
-		if f != nil && se.reach > 0 && se.host == f.Node && (se.node != f.Node || se.metric == f.Metric) {
-			v += se.reach * f.effect(i) * se.sd
+		for _, f := range faults {
+			if se.reach > 0 && se.host == f.Node && (se.node != f.Node || se.metric == f.Metric) {
+				v += se.reach * f.effect(i) * se.sd
+			}
 		}
 		dst = append(dst, Sample{Key: se.key, Metric: se.metric, T: t, V: v})
 	}
@@ -179,33 +186,52 @@ func Evaluate(c EvalConfig) EvalResult {
 	syn.Spikes = c.Spikes
 	hosts := syn.Hosts()
 
-	// Faults, one after the other once the detectors are warm.
+	// Faults, one after the other once the detectors are warm, in as many
+	// lanes as may run at once, never two at a time on one host.
 	warm := 2*c.Period + cfg.Window
 	var faults []Fault
 	kinds := []string{FaultShift, FaultSpike, FaultDrift}
-	for t := warm + c.Period/4; len(hosts) > 0; {
-		f := Fault{Kind: kinds[len(faults)%3], Node: hosts[rng.IntN(len(hosts))], Metric: "cpu_busy_pct", Start: t}
-		switch f.Kind {
-		case FaultShift:
-			f.End, f.Size = t+20+rng.IntN(40), 6+4*rng.Float64()
-		case FaultSpike:
-			f.End, f.Size = t+4+rng.IntN(3), 12+6*rng.Float64()
-		case FaultDrift:
-			f.End, f.Size = t+60+rng.IntN(30), 8+4*rng.Float64()
+	lanes := max(c.Concurrent, 1)
+	for lane := range lanes {
+		for t := warm + c.Period/4 + lane*c.Period/(2*lanes); len(hosts) > lanes; {
+			f := Fault{Kind: kinds[len(faults)%3], Node: hosts[rng.IntN(len(hosts))], Metric: "cpu_busy_pct", Start: t}
+			switch f.Kind {
+			case FaultShift:
+				f.End, f.Size = t+20+rng.IntN(40), 6+4*rng.Float64()
+			case FaultSpike:
+				f.End, f.Size = t+4+rng.IntN(3), 12+6*rng.Float64()
+			case FaultDrift:
+				f.End, f.Size = t+60+rng.IntN(30), 8+4*rng.Float64()
+			}
+			if c.Scale > 0 {
+				f.Size *= c.Scale
+			}
+			if f.End+c.Period/4 > steps {
+				break
+			}
+			busy := false
+			for _, o := range faults {
+				if o.Node == f.Node && o.Start < f.End+c.Period && f.Start < o.End+c.Period {
+					busy = true
+				}
+			}
+			if busy {
+				continue // another host
+			}
+			faults = append(faults, f)
+			t = f.End + c.Period/2 + rng.IntN(c.Period/2)
 		}
-		if f.End+c.Period/4 > steps {
-			break
-		}
-		faults = append(faults, f)
-		t = f.End + c.Period/2 + rng.IntN(c.Period/2)
 	}
+	sort.SliceStable(faults, func(a, b int) bool { return faults[a].Start < faults[b].Start })
 	grace := max(cfg.N, 10)
-	active := func(i int) *Fault { // the fault whose window (with grace) holds i
-		k := sort.Search(len(faults), func(k int) bool { return faults[k].End+grace > i })
-		if k < len(faults) && faults[k].Start <= i {
-			return &faults[k]
+	active := func(i int, out []*Fault) []*Fault { // the faults whose window (with grace) holds i
+		out = out[:0]
+		for k := range faults {
+			if faults[k].Start <= i && i < faults[k].End+grace {
+				out = append(out, &faults[k])
+			}
 		}
-		return nil
+		return out
 	}
 	// touched: the nodes a fault reaches (its host and what depends on it).
 	dependents, _ := dependencies(g)
@@ -237,11 +263,12 @@ func Evaluate(c EvalConfig) EvalResult {
 	res.NodeHours = float64(len(nodesWith)) * c.Hours
 	alarmed := map[string]bool{}
 	batch := make([]Sample, 0, len(syn.series))
+	var act []*Fault
 	t0 := int64(1_700_000_000_000)
 	stepMS := c.Step.Milliseconds()
 	for i := range steps {
-		f := active(i)
-		batch = syn.Step(batch[:0], i, t0+int64(i)*stepMS, f)
+		act = active(i, act)
+		batch = syn.Step(batch[:0], i, t0+int64(i)*stepMS, act)
 		s.Add(batch...)
 		res.Samples += len(batch)
 		// Node levels after this step.
@@ -255,16 +282,41 @@ func Evaluate(c EvalConfig) EvalResult {
 			if alarmed[id] {
 				continue
 			}
-			if f == nil || !touched[f.Node][id] {
+			explained := false
+			for _, f := range act {
+				explained = explained || touched[f.Node][id]
+			}
+			if !explained {
 				res.FalseAlarms++
 			}
 		}
 		alarmed = now
-		if f != nil && !f.Detected && now[f.Node] && i >= f.Start {
+		for _, f := range act {
+			if f.Detected || !now[f.Node] || i < f.Start {
+				continue
+			}
 			f.Detected = true
 			f.Delay = i - f.Start
+			// Its rank among the causes, not counting the other faults'
+			// hosts (each is a right answer for its own fault).
 			a := s.Assess(t0+int64(i)*stepMS, 0)
-			f.Rank = a.State(f.Node).Rank
+			others := map[string]bool{}
+			for _, o := range act {
+				if o != f {
+					others[o.Node] = true
+				}
+			}
+			r := 0
+			for _, id := range a.Causes {
+				if others[id] {
+					continue
+				}
+				r++
+				if id == f.Node {
+					f.Rank = r
+					break
+				}
+			}
 		}
 	}
 	res.Faults = faults
@@ -342,7 +394,11 @@ func (r EvalResult) Report(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "landscape %d nodes (seeds %v), %.0f h sampled every %s, season %d samples; %d series, %d samples scored in %s (%.2f M samples/s)\n",
 		c.Nodes, r.Seeds, c.Hours, c.Step, c.Period, r.Series, r.Samples, r.Elapsed.Round(time.Millisecond), float64(r.Samples)/max(r.Elapsed.Seconds(), 1e-9)/1e6)
-	fmt.Fprintf(w, "faults injected:   %d on hosts (level shifts, spikes, drifts; VMs and services on the host see part of it)\n", len(r.Faults))
+	scale := c.Scale
+	if scale <= 0 {
+		scale = 1
+	}
+	fmt.Fprintf(w, "faults injected:   %d on hosts, up to %d at once, sizes × %g (level shifts, spikes, drifts; VMs and services on the host see part of it)\n", len(r.Faults), max(c.Concurrent, 1), scale)
 	fmt.Fprintf(w, "detection rate:    %.1f %% (%d of %d)\n", 100*r.DetectionRate, r.Detected, len(r.Faults))
 	fmt.Fprintf(w, "false alarms:      %.2f per 1000 node-hours (%d in %.0f node-hours)\n", r.FalsePer1000, r.FalseAlarms, r.NodeHours)
 	fmt.Fprintf(w, "detection delay:   mean %s, max %s\n", r.MeanDelay.Round(time.Second), r.MaxDelay)

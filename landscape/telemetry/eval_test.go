@@ -52,3 +52,24 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// With three faults under way at once, each host still ranks first for
+// its own fault (the other faults' hosts set aside).
+func TestEvaluationConcurrentFaults(t *testing.T) {
+	c := DefaultEvalConfig()
+	c.Nodes, c.Hours, c.Seed, c.Concurrent = 120, 12, 5, 3
+	r := Evaluate(c)
+	r.Report(testWriter{t})
+	overlap := 0
+	for i := 1; i < len(r.Faults); i++ {
+		if r.Faults[i].Start < r.Faults[i-1].End {
+			overlap++
+		}
+	}
+	if overlap == 0 {
+		t.Fatal("no faults overlap")
+	}
+	if r.DetectionRate < 0.9 || r.Top1 < 0.8 || r.FalsePer1000 > 5 {
+		t.Errorf("detection %.2f, top-1 %.2f, false alarms %.2f per 1000 node-hours", r.DetectionRate, r.Top1, r.FalsePer1000)
+	}
+}
