@@ -291,42 +291,81 @@ func (c *Collector) fsys() fs.FS {
 	return c.FS
 }
 
-// cgroups walks the cgroup v2 tree breadth first, calling f with each
+// cgroups walks the cgroup trees breadth first, calling f with each
 // cgroup's path ("/system.slice/x.service"), CPU usage in µs (-1 when
-// unknown) and memory in use.
+// unknown) and memory in use: the v2 hierarchy, and on a machine that
+// still has v1 controllers, the cpuacct and memory ones for the cgroups
+// v2 does not hold.
 func (c *Collector) cgroups(rep *Report, f func(p string, usec, mem float64, hasMem bool)) {
-	// The v2 hierarchy: at the top, or beside v1 controllers ("hybrid").
-	root := ""
-	for _, r := range []string{"sys/fs/cgroup", "sys/fs/cgroup/unified"} {
-		if _, err := fs.Stat(c.fsys(), r+"/cgroup.controllers"); err == nil {
-			root = r
-			break
-		}
-	}
-	if root == "" {
-		return
-	}
 	limit := c.MaxCgroups
 	if limit <= 0 {
 		limit = 400
+	}
+	seen := map[string]bool{}
+	// The v2 hierarchy: at the top, or beside v1 controllers ("hybrid").
+	for _, root := range []string{"sys/fs/cgroup", "sys/fs/cgroup/unified"} {
+		if _, err := fs.Stat(c.fsys(), root+"/cgroup.controllers"); err != nil {
+			continue
+		}
+		c.walk(root, limit, rep, func(p, dir string) {
+			usec := -1.0
+			for line := range strings.SplitSeq(c.read(dir+"/cpu.stat", rep), "\n") {
+				if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+					if x, err := strconv.ParseFloat(v, 64); err == nil {
+						usec = x
+					}
+				}
+			}
+			mem, err := strconv.ParseFloat(c.read(dir+"/memory.current", rep), 64)
+			seen[p] = true
+			f(p, usec, mem, err == nil)
+		})
+		break
+	}
+	// v1: cpuacct.usage (ns) and memory.usage_in_bytes.
+	type v1 struct {
+		usec, mem float64
+		hasMem    bool
+	}
+	found := map[string]*v1{}
+	var order []string
+	get := func(p string) *v1 {
+		if found[p] == nil {
+			found[p] = &v1{usec: -1}
+			order = append(order, p)
+		}
+		return found[p]
+	}
+	c.walk("sys/fs/cgroup/cpuacct", limit, rep, func(p, dir string) {
+		if ns, err := strconv.ParseFloat(c.read(dir+"/cpuacct.usage", rep), 64); err == nil && !seen[p] {
+			get(p).usec = ns / 1000
+		}
+	})
+	c.walk("sys/fs/cgroup/memory", limit, rep, func(p, dir string) {
+		if b, err := strconv.ParseFloat(c.read(dir+"/memory.usage_in_bytes", rep), 64); err == nil && !seen[p] {
+			g := get(p)
+			g.mem, g.hasMem = b, true
+		}
+	})
+	for _, p := range order {
+		v := found[p]
+		f(p, v.usec, v.mem, v.hasMem)
+	}
+}
+
+// walk visits the cgroups under root breadth first (not root itself), at
+// most limit of them.
+func (c *Collector) walk(root string, limit int, rep *Report, visit func(p, dir string)) {
+	if _, err := fs.Stat(c.fsys(), root); err != nil {
+		return
 	}
 	queue := []string{"/"}
 	for n := 0; len(queue) > 0 && n < limit; n++ {
 		p := queue[0]
 		queue = queue[1:]
 		dir := path.Join(root, p)
-		usec := -1.0
-		for line := range strings.SplitSeq(c.read(dir+"/cpu.stat", rep), "\n") {
-			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
-				if x, err := strconv.ParseFloat(v, 64); err == nil {
-					usec = x
-				}
-			}
-		}
-		memText := c.read(dir+"/memory.current", rep)
-		mem, err := strconv.ParseFloat(memText, 64)
 		if p != "/" {
-			f(p, usec, mem, err == nil)
+			visit(p, dir)
 		}
 		es, err := fs.ReadDir(c.fsys(), dir)
 		if err != nil {

@@ -127,6 +127,21 @@ func TestCollectBadFiles(t *testing.T) {
 	if s, _ := c.Collect(time.Unix(2, 0)); !hasKey(s, "cgroup=/system.slice/x.service cgroup_cpu_pct") {
 		t.Errorf("hybrid cgroups: %v", byKey(s))
 	}
+	// v1 controllers: cpuacct.usage in ns and memory.usage_in_bytes, for
+	// the cgroups v2 does not hold.
+	fsys["sys/fs/cgroup/cpuacct/docker/abc/cpuacct.usage"] = &fstest.MapFile{Data: []byte("1000000000\n")}
+	fsys["sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes"] = &fstest.MapFile{Data: []byte("4096\n")}
+	fsys["sys/fs/cgroup/cpuacct/system.slice/cpuacct.usage"] = &fstest.MapFile{Data: []byte("5\n")}
+	c.Collect(time.Unix(10, 0))
+	fsys["sys/fs/cgroup/cpuacct/docker/abc/cpuacct.usage"] = &fstest.MapFile{Data: []byte("1500000000\n")}
+	v1s, _ := c.Collect(time.Unix(11, 0))
+	v1 := byKey(v1s)
+	if v1["cgroup=/docker/abc cgroup_cpu_pct"] != 50 || v1["cgroup=/docker/abc cgroup_mem_bytes"] != 4096 {
+		t.Errorf("v1 cgroups: %v", v1)
+	}
+	if n := countKey(v1s, "cgroup=/system.slice cgroup_cpu_pct"); n != 1 {
+		t.Errorf("/system.slice appears %d times: v1 must not repeat what v2 has", n)
+	}
 	delete(fsys, "proc/stat")
 	if s, _ := c.Collect(time.Unix(3, 0)); len(s) == 0 {
 		t.Error("no samples at all once /proc/stat is gone: the rest should still be read")
@@ -277,4 +292,14 @@ func FuzzCollect(f *testing.F) {
 			}
 		}
 	})
+}
+
+func countKey(samples []telemetry.Sample, k string) int {
+	n := 0
+	for _, s := range samples {
+		if s.Key.Kind+"="+s.Key.Value+" "+s.Metric == k {
+			n++
+		}
+	}
+	return n
 }
