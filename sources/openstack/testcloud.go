@@ -39,7 +39,7 @@ func TestCloud() (map[string]string, error) {
 			vars[k] = strings.Trim(v, `"'`)
 		}
 	}
-	c := http.Client{Timeout: 3 * time.Second}
+	c := http.Client{Timeout: 20 * time.Second}
 	resp, err := c.Get(vars["OS_AUTH_URL"])
 	if err != nil {
 		return nil, fmt.Errorf("the test OpenStack does not answer at %s (%v): run make testcloud", vars["OS_AUTH_URL"], err)
