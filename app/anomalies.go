@@ -132,7 +132,7 @@ func newAnomalyPanel() *anomalyPanel {
 // rowText is one line of the anomalies list.
 func rowText(n *telemetry.NodeState) string {
 	if n.Rank > 0 {
-		return fmt.Sprintf("#%d %s · %s %.1f σ %s", n.Rank, n.ID, n.Level, n.Score, n.Metric)
+		return fmt.Sprintf("%.1f σ %s · %s %s · cause #%d", n.Score, n.ID, n.Level, n.Metric, n.Rank)
 	}
 	return fmt.Sprintf("%s · impacted via %s", n.ID, strings.Join(n.ImpactedBy, ", "))
 }
@@ -359,8 +359,18 @@ func (p *anomalyPanel) assess(s *telemetry.Store) {
 		}
 	}
 	a := s.Assess(when, stale)
-	var rows []*telemetry.NodeState
-	rows = append(rows, a.Anomalies()...)
+	// Anomalous nodes by score, each with its root-cause rank; then the
+	// nodes only impacted.
+	rows := a.Anomalies()
+	slices.SortStableFunc(rows, func(x, y *telemetry.NodeState) int {
+		switch {
+		case x.Score > y.Score:
+			return -1
+		case x.Score < y.Score:
+			return 1
+		}
+		return x.Rank - y.Rank
+	})
 	var impacted []*telemetry.NodeState
 	for _, n := range a.Nodes {
 		if !n.Anomalous() && n.Impacted() {

@@ -60,9 +60,16 @@ func TestAnomalyPanelColoursTheDemoFault(t *testing.T) {
 	p.mu.Lock()
 	first := rowText(p.rows[0])
 	p.mu.Unlock()
-	if !strings.HasPrefix(first, "#1 "+demoFaultHost+" · critical") || !strings.Contains(first, "cpu_busy_pct") {
-		t.Errorf("first row %q, want the faulty host ranked first", first)
+	if !strings.Contains(first, " σ "+demoFaultHost+" · critical cpu_busy_pct · cause #1") {
+		t.Errorf("first row %q, want the faulty host, highest score, ranked first as a cause", first)
 	}
+	p.mu.Lock()
+	for i := 1; i < len(p.rows); i++ {
+		if p.rows[i].Anomalous() && p.rows[i].Score > p.rows[i-1].Score {
+			t.Errorf("row %d (%s, %.1f σ) after a lower score", i, p.rows[i].ID, p.rows[i].Score)
+		}
+	}
+	p.mu.Unlock()
 	legend := strings.Join(p.legend.Texts(), "\n")
 	if !strings.Contains(legend, "Likeliest cause: "+demoFaultHost+" is critical, cpu_busy_pct") || !strings.Contains(legend, "nodes depend on it") {
 		t.Errorf("legend:\n%s", legend)
