@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -152,25 +153,29 @@ func (u *ui) setStatus(msg string, isErr bool) {
 // start runs the slow start-up work off the UI goroutine, then the refresh
 // loop until ctx ends.
 func (u *ui) start(ctx context.Context) {
-	var tickers []ticker
+	var wg sync.WaitGroup
 	for _, t := range u.views {
 		if s, ok := t.view.(starter); ok {
 			go s.startup(ctx)
 		}
 		if tk, ok := t.view.(ticker); ok {
-			tickers = append(tickers, tk)
+			// each tab ticks on its own goroutine: one slow tab (a scan on
+			// a loaded machine) must not hold the others' refreshes up
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tick := time.NewTicker(100 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+						tk.tick()
+					}
+				}
+			}()
 		}
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			for _, tk := range tickers {
-				tk.tick()
-			}
-		}
-	}
+	wg.Wait()
 }
