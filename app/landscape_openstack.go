@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -14,6 +15,30 @@ import (
 	"flowscape/landscape"
 	"flowscape/sources/openstack"
 )
+
+// openStackState is what a reading of the cloud tells the UI goroutine.
+type openStackState struct {
+	collecting, shown atomic.Bool
+	note              atomic.Pointer[string] // what the last reading skipped, for the status bar
+	noteShown         string                 // tick's goroutine only
+}
+
+// openStackNote says what the landscape lacks, or "".
+func openStackNote(rep openstack.Report) string {
+	var parts []string
+	if len(rep.Skipped) > 0 {
+		var names []string
+		for _, s := range rep.Skipped {
+			names = append(names, strings.TrimSuffix(s, ": not in the catalog"))
+		}
+		parts = append(parts, "not in the catalog, so not shown: "+strings.Join(names, ", "))
+	}
+	parts = append(parts, rep.Degraded...)
+	if len(parts) == 0 {
+		return ""
+	}
+	return "OpenStack: " + strings.Join(parts, "; ")
+}
 
 // openStackIntervals are the re-collection intervals offered, the first
 // the default.
@@ -49,11 +74,17 @@ func (t *landscapeTab) openStackBar() fyne.CanvasObject {
 // syncOpenStackBar shows the progress bar while a collection runs. Called
 // by tick.
 func (t *landscapeTab) syncOpenStackBar() {
-	on := t.osCollecting.Load()
-	if t.osProgress == nil || t.osShown.Load() == on {
+	if note := t.osState.note.Load(); note != nil && *note != t.osState.noteShown {
+		t.osState.noteShown = *note
+		if *note != "" {
+			fyne.Do(func() { t.u.setStatus(*note, false) })
+		}
+	}
+	on := t.osState.collecting.Load()
+	if t.osProgress == nil || t.osState.shown.Load() == on {
 		return
 	}
-	t.osShown.Store(on)
+	t.osState.shown.Store(on)
 	fyne.Do(func() {
 		if on {
 			t.osProgress.Show()
@@ -94,7 +125,7 @@ func (t *landscapeTab) showOpenStack(cloud string, every time.Duration) {
 	if cloud != "" {
 		name += " " + cloud
 	}
-	progress := t.osCollecting.Store
+	progress := t.osState.collecting.Store
 	t.switchSource(name, func(ctx context.Context, l *landscape.Landscape) {
 		mine := func() bool { return t.land == l } // under t.mu
 		src := &openstack.Source{Config: openstack.Config{Cloud: cloud}, Land: l, Interval: every,
@@ -108,6 +139,8 @@ func (t *landscapeTab) showOpenStack(cloud string, every time.Duration) {
 				}
 				t.problem, t.skipped = "", rep.String()
 				t.mu.Unlock()
+				note := openStackNote(rep)
+				t.osState.note.Store(&note)
 				t.dirty.Store(true)
 			},
 			OnError: func(err error, _ openstack.Report) {

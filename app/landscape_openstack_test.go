@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"flowscape/sources/openstack"
 )
 
 func TestLandscapeTabOpenStackNotConfigured(t *testing.T) {
@@ -15,6 +17,12 @@ func TestLandscapeTabOpenStackNotConfigured(t *testing.T) {
 	waitInfo(t, tab, "no OpenStack cloud configured")
 	assert.Contains(t, tab.info.Text, "OpenStack: 0 nodes")
 	assert.False(t, tab.osProgress.Visible(), "no collection running")
+}
+
+func TestOpenStackNote(t *testing.T) {
+	assert.Equal(t, "", openStackNote(openstack.Report{}))
+	assert.Equal(t, "OpenStack: not in the catalog, so not shown: orchestration (Heat); hypervisors: forbidden",
+		openStackNote(openstack.Report{Skipped: []string{"orchestration (Heat): not in the catalog"}, Degraded: []string{"hypervisors: forbidden"}}))
 }
 
 func TestOpenStackStartupArgument(t *testing.T) {
@@ -42,4 +50,6 @@ func TestLandscapeTabOpenStackTestCloud(t *testing.T) {
 	waitInfo(t, tab, "API calls")
 	assert.Contains(t, tab.info.Text, "skipped orchestration (Heat): not in the catalog")
 	assert.NotContains(t, tab.info.Text, "OpenStack: 0 nodes")
+	tab.tick()
+	assert.Contains(t, tab.u.status.Text, "not in the catalog, so not shown: orchestration (Heat), load-balancer (Octavia)")
 }

@@ -49,8 +49,8 @@ type landscapeTab struct {
 	when    *widget.Label
 	timeBar *fyne.Container
 	// osProgress runs while an OpenStack cloud is read.
-	osProgress            *widget.ProgressBarInfinite
-	osCollecting, osShown atomic.Bool
+	osProgress *widget.ProgressBarInfinite
+	osState    openStackState
 
 	// async runs background work; tests run it in line.
 	async func(func())

@@ -141,8 +141,8 @@ func TestTestCloudMatchesOpenStackCLI(t *testing.T) {
 		t.Errorf("hypervisors %v, openstack hypervisor list %v", got, want)
 	}
 	for _, h := range hvs {
-		if n := g.Node(HypervisorID(str(h["ID"]))); n != nil && n.Name != str(h["Hypervisor Hostname"]) {
-			t.Errorf("hypervisor %s: name %q, CLI says %q", h["ID"], n.Name, h["Hypervisor Hostname"])
+		if n := g.Node(HypervisorID(str(h["ID"]))); n != nil && n.Attrs["hypervisor_hostname"] != str(h["Hypervisor Hostname"]) {
+			t.Errorf("hypervisor %s: hostname %q, CLI says %q", h["ID"], n.Attrs["hypervisor_hostname"], h["Hypervisor Hostname"])
 		}
 	}
 

@@ -179,8 +179,13 @@ func Map(s *Snapshot) *landscape.Graph {
 			placementAttrs(a, p)
 		}
 		id := idHypervisor + hv.ID
+		a["hypervisor_hostname"] = hv.HypervisorHostname
+		name := "hypervisor " + hv.HypervisorHostname // "compute-1" would read as the host's name
+		if hv.HypervisorType != "" {
+			name = hv.HypervisorType + " " + name
+		}
 		b.node(landscape.Node{ID: id, Layer: landscape.Physical, Category: landscape.Compute, Type: TypeHypervisor,
-			Name: hv.HypervisorHostname, Attrs: a})
+			Name: name, Attrs: a})
 		b.edge(h, id, landscape.Contains)
 	}
 

@@ -130,6 +130,9 @@ func TestMapAttributesAndJoinKeys(t *testing.T) {
 	if got := Map(s).Lookup(landscape.JoinKey{Kind: landscape.KeyHostname, Value: "compute-1"}); !slices.Equal(got, []string{HostID("compute-1")}) {
 		t.Errorf("hostname compute-1 finds %v, want the host only", got)
 	}
+	if n := g.Node(HypervisorID(hv1)); n.Name != "fake hypervisor compute-1.example.org" {
+		t.Errorf("hypervisor named %q", n.Name)
+	}
 	vm := g.Node(ServerID(vm1))
 	for k, want := range map[string]string{AttrInstanceName: "instance-00000001", "flavor": "m1.tiny", AttrHost: "compute-1", "availability_zone": "az1"} {
 		if vm.Attrs[k] != want {
