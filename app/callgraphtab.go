@@ -47,20 +47,21 @@ type callgraphTab struct {
 	layouts atomic.Int32    // layouts under way (0 or 1)
 	refresh refresher
 
-	mu         sync.Mutex // guards the fields below
-	opts       graphView
-	threads    map[string]uint32 // thread choice → tid
-	optsGen    int               // bumped when opts change
-	trace      *tracer.Trace
-	seen       uint64 // trace version last shown
-	seenGen    int
-	shapeKey   uint64 // nodes and edges of the graph last laid out
-	lastLayout time.Time
-	laidOutGen int           // optsGen of the last layout: a change of options lays out at once
-	full       *tracer.Graph // untrimmed, for the side panel
-	stats      *tracer.Graph // trimmed, for UpdateStats
-	report     tracer.TrimReport
-	err        string
+	mu           sync.Mutex // guards the fields below
+	opts         graphView
+	threads      map[string]uint32 // thread choice → tid
+	optsGen      int               // bumped when opts change
+	trace        *tracer.Trace
+	seen         uint64 // trace version last shown
+	seenGen      int
+	shapeKey     uint64 // nodes and edges of the graph last laid out
+	lastLayout   time.Time
+	laidOutGen   int           // optsGen of the last layout: a change of options lays out at once
+	laidOutEmpty bool          // the last layout had no function
+	full         *tracer.Graph // untrimmed, for the side panel
+	stats        *tracer.Graph // trimmed, for UpdateStats
+	report       tracer.TrimReport
+	err          string
 }
 
 var topChoices = []string{"20", "40", "80", "150", "300", "all"}
@@ -196,7 +197,8 @@ func (c *callgraphTab) tick() {
 	c.mu.Lock()
 	c.seen, c.seenGen = v, gen
 	c.full, c.stats, c.report = full, g, rep
-	relayout := key != c.shapeKey && (time.Since(c.lastLayout) >= relayoutEvery || gen != c.laidOutGen)
+	// the debounce does not hold back the first functions of a trace
+	relayout := key != c.shapeKey && (time.Since(c.lastLayout) >= relayoutEvery || gen != c.laidOutGen || c.laidOutEmpty)
 	c.mu.Unlock()
 	c.setThreads(threads)
 	if relayout && c.layouts.CompareAndSwap(0, 1) {
@@ -219,6 +221,7 @@ func (c *callgraphTab) layout(ctx context.Context, g *tracer.Graph, rep tracer.T
 	legend := legend(rep, opts.metric)[1:]
 	c.mu.Lock()
 	c.laidOutGen = c.optsGen
+	c.laidOutEmpty = len(g.Nodes) == 0
 	if err != nil {
 		c.err = fmt.Sprintf("Callgraph layout failed: %v", err)
 		c.shapeKey = 0 // try again at the next change
