@@ -126,6 +126,7 @@ func (t *landscapeTab) showOpenStack(cloud string, every time.Duration) {
 		name += " " + cloud
 	}
 	progress := t.osState.collecting.Store
+	fyne.Do(func() { t.info.SetText("Reading " + name + "… (the first reading of a cloud can take a minute)") })
 	t.switchSource(name, func(ctx context.Context, l *landscape.Landscape) {
 		mine := func() bool { return t.land == l } // under t.mu
 		src := &openstack.Source{Config: openstack.Config{Cloud: cloud}, Land: l, Interval: every,

@@ -40,7 +40,7 @@ type Config struct {
 }
 
 // DefaultTimeout bounds one request to the cloud.
-const DefaultTimeout = 30 * time.Second
+const DefaultTimeout = 60 * time.Second
 
 // Cloud is an authenticated connection to one OpenStack cloud.
 type Cloud struct {
