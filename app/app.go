@@ -38,10 +38,10 @@ Usage:
         the callgraph of a trace file: calls, inclusive, exclusive and
         first-reach time per function, calls and time per edge; as JSON,
         or drawn by Graphviz (top 80 functions unless --top says otherwise)
-  flowscape landscape [--source local|file:PATH] [--format json|landscaper|dot] [--at TIME] [-o OUT] [FILE]
-        write a landscape (this machine by default, or a landscaper JSON,
-        hwloc XML or Flowscape JSON file) as Flowscape JSON, landscaper
-        node-link JSON or Graphviz DOT
+  flowscape landscape [--source local|file:PATH|openstack] [--os-cloud NAME] [--format json|landscaper|dot] [--at TIME] [-o OUT] [FILE]
+        write a landscape (this machine by default, a landscaper JSON,
+        hwloc XML or Flowscape JSON file, or an OpenStack cloud) as
+        Flowscape JSON, landscaper node-link JSON or Graphviz DOT
   flowscape anomalies --landscape FILE|local --telemetry FILE.csv [--format text|json] [--at TIME] [--season D]
         anomalies per node of a landscape from timestamp,node,metric,value
         telemetry: state, score, metric, first alarm, what it is impacted by,
