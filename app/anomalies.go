@@ -387,7 +387,19 @@ func (p *anomalyPanel) assess(s *telemetry.Store) {
 		health[id] = widgets.NodeHealth{Level: n.Level, Impacted: n.Impacted()}
 	}
 	st := s.Stats()
-	unjoined := len(s.Unjoined())
+	un := s.Unjoined()
+	unjoined := fmt.Sprintf("%d series unjoined", len(un))
+	if len(un) > 0 {
+		var first []string
+		for _, u := range un[:min(3, len(un))] {
+			first = append(first, u.Key.Kind+"="+u.Key.Value+" "+u.Metric)
+		}
+		unjoined += " (no single node has the key: " + strings.Join(first, ", ")
+		if len(un) > 3 {
+			unjoined += ", …"
+		}
+		unjoined += ")"
+	}
 	p.mu.Lock()
 	if p.store != s {
 		p.mu.Unlock()
@@ -407,7 +419,7 @@ func (p *anomalyPanel) assess(s *telemetry.Store) {
 		}
 		why += "."
 	}
-	status := fmt.Sprintf("Telemetry: %s · %d samples, %d series unjoined", source, st.Samples, unjoined)
+	status := fmt.Sprintf("Telemetry: %s · %d samples, %s", source, st.Samples, unjoined)
 	if st.NaN+st.OutOfOrder > 0 {
 		status += fmt.Sprintf(" · skipped %d NaN, %d out of order", st.NaN, st.OutOfOrder)
 	}

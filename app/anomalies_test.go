@@ -84,6 +84,9 @@ func TestAnomalyPanelColoursTheDemoFault(t *testing.T) {
 	if !strings.Contains(p.sparkLabel.Text, demoFaultHost+" · cpu_busy_pct") || !strings.Contains(p.sparkLabel.Text, "last 240 samples") {
 		t.Errorf("sparkline label %q", p.sparkLabel.Text)
 	}
+	if !strings.Contains(p.status.Text, "0 series unjoined") {
+		t.Errorf("status %q", p.status.Text)
+	}
 	if !strings.Contains(p.cursorLabel.Text, "(live)") {
 		t.Errorf("cursor label %q", p.cursorLabel.Text)
 	}
