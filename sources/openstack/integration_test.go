@@ -12,7 +12,12 @@ import (
 	"testing"
 	"time"
 
+	gopenstack "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
+	"github.com/gophercloud/gophercloud/v2/pagination"
 
 	"flowscape/landscape"
 )
@@ -245,6 +250,64 @@ func TestTestCloudRecordsChanges(t *testing.T) {
 	}
 	if l.At(2500).Node(NetworkID(n.ID)) == nil || l.At(3500).Node(NetworkID(n.ID)) != nil {
 		t.Error("the network's history is not [2000, 3000)")
+	}
+}
+
+// A user without the admin role: the admin-only lists are refused with 403
+// and the reading degrades, saying so, instead of failing.
+func TestTestCloudNonAdminDegrades(t *testing.T) {
+	useTestCloud(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	admin, err := Connect(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := gopenstack.NewIdentityV3(admin.Provider, admin.eo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := func(p pagination.Pager, what string) pagination.Page {
+		page, err := p.AllPages(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return page
+	}
+	ps, err := projects.ExtractProjects(first(projects.List(id, projects.ListOpts{Name: "demo"}), "projects"))
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("project demo: %v %v", ps, err)
+	}
+	rs, err := roles.ExtractRoles(first(roles.List(id, roles.ListOpts{Name: "member"}), "roles"))
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("role member: %v %v", rs, err)
+	}
+	const pw = "Member-pw-7"
+	name := fmt.Sprintf("flowscape-member-%d", time.Now().UnixNano())
+	u, err := users.Create(ctx, id, users.CreateOpts{Name: name, DomainID: "default", Password: pw, DefaultProjectID: ps[0].ID}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = users.Delete(context.Background(), id, u.ID).ExtractErr() })
+	if err := roles.Assign(ctx, id, rs[0].ID, roles.AssignOpts{UserID: u.ID, ProjectID: ps[0].ID}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OS_USERNAME", name)
+	t.Setenv("OS_PASSWORD", pw)
+	t.Setenv("OS_PROJECT_NAME", "demo")
+	g, rep, err := Load(ctx, Config{})
+	if err != nil {
+		t.Fatalf("Load as a member: %v", err)
+	}
+	t.Logf("as a member: %d nodes; %s", len(g.Nodes), rep)
+	if !slices.ContainsFunc(rep.Degraded, func(s string) bool { return strings.HasPrefix(s, "hypervisors: forbidden") }) {
+		t.Errorf("degraded %q: want hypervisors forbidden", rep.Degraded)
+	}
+	if n := g.CountByType()[TypeHypervisor]; n != 0 {
+		t.Errorf("%d hypervisors seen by a member", n)
+	}
+	if err := g.Validate(); err != nil {
+		t.Error(err)
 	}
 }
 
