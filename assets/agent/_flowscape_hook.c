@@ -4,8 +4,9 @@
  * The same events as the agent's Python hook (call, return, C call, C
  * return), recorded by a C profile function (PyEval_SetProfile) into one
  * buffer guarded by the GIL, and handed to the agent's flusher thread as a
- * ready-made event batch ("E" record body: u32 n, u8 posmode = 1, then the
- * columns ts, frame id, bytecode offset, thread id, kind).
+ * ready-made "E" record (u8 'E', u32 length, then the body: u32 n, u8
+ * posmode = 1, then the columns ts, frame id, bytecode offset, thread id,
+ * kind).
  *
  * Frame ids live in each code object's co_extra slot, so the hook never
  * hashes a code object; new code objects and C functions are queued for the
@@ -413,9 +414,9 @@ h_record(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* drain() -> (codes, cfuncs, tids, batch or None): what was recorded since
+/* drain() -> (codes, cfuncs, tids, record or None): what was recorded since
  * the last drain. codes and cfuncs are [(id, object)] to announce first;
- * batch is an "E" record body. */
+ * record is a whole "E" record, header included. */
 static PyObject *
 h_drain(PyObject *self, PyObject *noargs)
 {
@@ -443,7 +444,9 @@ h_drain(PyObject *self, PyObject *noargs)
     size_t n = nbuf;
     if (n > 0) {
         Py_DECREF(batch);
-        batch = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(5 + 21 * n));
+        /* the whole record, its header included, so the flusher sends it
+         * as it is, without copying it again */
+        batch = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(5 + 5 + 21 * n));
         if (batch == NULL) {
             Py_DECREF(codes);
             Py_DECREF(cfuncs);
@@ -451,9 +454,12 @@ h_drain(PyObject *self, PyObject *noargs)
             return NULL;
         }
         unsigned char *p = (unsigned char *)PyBytes_AS_STRING(batch);
-        uint32_t n32 = (uint32_t)n;
-        memcpy(p, &n32, 4); /* little-endian machines only, checked at import */
-        p[4] = 1;           /* positions are bytecode offsets */
+        uint32_t len = (uint32_t)(5 + 21 * n), n32 = (uint32_t)n;
+        p[0] = 'E';
+        memcpy(p + 1, &len, 4); /* little-endian machines only, checked at import */
+        p += 5;
+        memcpy(p, &n32, 4);
+        p[4] = 1; /* positions are bytecode offsets */
         unsigned char *ts = p + 5, *ids = ts + 8 * n, *pos = ids + 4 * n, *tid = pos + 4 * n, *kind = tid + 4 * n;
         for (size_t i = 0; i < n; i++) {
             const event *e = &buf[i];

@@ -137,10 +137,14 @@ class Agent:
 
     # ---- output ----
     def send(self, kind, payload):
+        self.send_record(_HDR.pack(kind, len(payload)) + payload)
+
+    def send_record(self, record):
+        """Sends a whole record, header included (the C hook makes them so)."""
         if self.dead:
             return
         try:
-            self.sock.sendall(_HDR.pack(kind, len(payload)) + payload)
+            self.sock.sendall(record)
         except OSError:
             # The viewer went away: stop tracing, let the program run on.
             self.dead = True
@@ -293,7 +297,7 @@ class Agent:
         if tids:
             self._announce(tids)
         if batch is not None:
-            self.send(ord("E"), batch)
+            self.send_record(batch)
 
     def run_flusher(self):
         if self.attached:

@@ -59,10 +59,10 @@ h.configure("/x", False)
 def f(): pass
 h.install(); f(); h.uninstall()
 codes, cfuncs, tids, batch = h.drain()
-print([c.co_name for _, c in codes], len(tids), (len(batch) - 5) // 21)
+print([c.co_name for _, c in codes], len(tids), (len(batch) - 10) // 21)
 # a program that saves and restores its profile function keeps recording
 h.install(); saved = sys.getprofile(); sys.setprofile(None); f(); sys.setprofile(saved); f(); sys.setprofile(None)
-print(saved is h.profile, (len(h.drain()[3]) - 5) // 21)`, dir, assets.HookModule)
+print(saved is h.profile, (len(h.drain()[3]) - 10) // 21)`, dir, assets.HookModule)
 			out, err := exec.Command(it.Path, "-c", code).CombinedOutput()
 			if err != nil {
 				t.Fatalf("import the hook: %v: %s", err, out)
