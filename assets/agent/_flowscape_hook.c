@@ -20,6 +20,7 @@
 #include <frameobject.h>
 #include <stdint.h>
 #include <string.h>
+#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -59,6 +60,10 @@ typedef struct {
 
 static event *buf;
 static size_t nbuf, capbuf;
+/* The events taken by take(), owned by the flusher until write() sends
+ * them; the hook records into buf meanwhile. */
+static event *spare;
+static size_t nspare, capspare;
 static unsigned long long dropped;
 
 static Py_ssize_t extra_index = -1;
@@ -355,6 +360,7 @@ h_configure(PyObject *self, PyObject *args)
     session++;
     next_id = 1;
     nbuf = 0;
+    nspare = 0;
     ntids_seen = 0;
     if (ctab != NULL) {
         memset(ctab, 0, ctab_cap * sizeof(slot));
@@ -414,61 +420,149 @@ h_record(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* encode writes n events as a whole "E" record (header included) to dst,
+ * which holds 10 + 21n bytes. */
+static void
+encode(const event *src, size_t n, unsigned char *p)
+{
+    uint32_t len = (uint32_t)(5 + 21 * n), n32 = (uint32_t)n;
+    p[0] = 'E';
+    memcpy(p + 1, &len, 4); /* little-endian machines only, checked at import */
+    p += 5;
+    memcpy(p, &n32, 4);
+    p[4] = 1; /* positions are bytecode offsets */
+    unsigned char *ts = p + 5, *ids = ts + 8 * n, *pos = ids + 4 * n, *tid = pos + 4 * n, *kind = tid + 4 * n;
+    for (size_t i = 0; i < n; i++) {
+        const event *e = &src[i];
+        memcpy(ts + 8 * i, &e->ts, 8);
+        memcpy(ids + 4 * i, &e->id, 4);
+        memcpy(pos + 4 * i, &e->pos, 4);
+        memcpy(tid + 4 * i, &e->tid, 4);
+        kind[i] = e->kind;
+    }
+}
+
+/* pending() -> (codes, cfuncs, tids): the frames and threads to announce,
+ * cleared. */
+static PyObject *
+pending(void)
+{
+    PyObject *codes = pending_codes, *cfuncs = pending_cfuncs;
+    PyObject *newc = PyList_New(0), *newf = PyList_New(0);
+    PyObject *tids = PyList_New(ntids_seen);
+    if (newc == NULL || newf == NULL || tids == NULL) {
+        Py_XDECREF(newc);
+        Py_XDECREF(newf);
+        Py_XDECREF(tids);
+        return NULL;
+    }
+    pending_codes = newc;
+    pending_cfuncs = newf;
+    for (int i = 0; i < ntids_seen; i++) {
+        PyList_SET_ITEM(tids, i, PyLong_FromUnsignedLong(tids_seen[i]));
+    }
+    ntids_seen = 0;
+    return Py_BuildValue("(NNN)", codes, cfuncs, tids);
+}
+
+/* take() -> (codes, cfuncs, tids, n): swaps the recording buffer for the
+ * spare one (O(1) under the GIL) and returns what to announce before the n
+ * events taken, which write() then sends. */
+static PyObject *
+h_take(PyObject *self, PyObject *noargs)
+{
+    if (nspare != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "take() again before write()");
+        return NULL;
+    }
+    PyObject *p = pending();
+    if (p == NULL) {
+        return NULL;
+    }
+    event *b = buf;
+    size_t c = capbuf;
+    buf = spare;
+    capbuf = capspare;
+    spare = b;
+    capspare = c;
+    nspare = nbuf;
+    nbuf = 0;
+    PyObject *out = Py_BuildValue("(OOOn)", PyTuple_GET_ITEM(p, 0), PyTuple_GET_ITEM(p, 1), PyTuple_GET_ITEM(p, 2), (Py_ssize_t)nspare);
+    Py_DECREF(p);
+    return out;
+}
+
+/* write(fd): sends the events take() took as one "E" record to the file
+ * descriptor fd, encoding and writing with the GIL released, so the traced
+ * program runs on meanwhile. Raises OSError when the write fails. */
+static PyObject *
+h_write(PyObject *self, PyObject *args)
+{
+    int fd;
+    if (!PyArg_ParseTuple(args, "i", &fd)) {
+        return NULL;
+    }
+    size_t n = nspare;
+    if (n == 0) {
+        Py_RETURN_NONE;
+    }
+    int err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    size_t size = 10 + 21 * n;
+    unsigned char *out = malloc(size);
+    if (out == NULL) {
+        err = ENOMEM;
+    } else {
+        encode(spare, n, out);
+        size_t off = 0;
+        while (off < size) {
+            ssize_t w = write(fd, out + off, size - off);
+            if (w < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                err = errno;
+                break;
+            }
+            off += (size_t)w;
+        }
+        free(out);
+    }
+    nspare = 0;
+    if (capspare > (1u << 20)) { /* give a burst's memory back */
+        free(spare);
+        spare = NULL;
+        capspare = 0;
+    }
+    Py_END_ALLOW_THREADS
+    if (err != 0) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
 /* drain() -> (codes, cfuncs, tids, record or None): what was recorded since
  * the last drain. codes and cfuncs are [(id, object)] to announce first;
  * record is a whole "E" record, header included. */
 static PyObject *
 h_drain(PyObject *self, PyObject *noargs)
 {
-    PyObject *codes = pending_codes, *cfuncs = pending_cfuncs;
-    PyObject *newc = PyList_New(0), *newf = PyList_New(0);
-    if (newc == NULL || newf == NULL) {
-        Py_XDECREF(newc);
-        Py_XDECREF(newf);
+    PyObject *p = pending();
+    if (p == NULL) {
         return NULL;
     }
-    pending_codes = newc;
-    pending_cfuncs = newf;
-    PyObject *tids = PyList_New(ntids_seen);
-    if (tids == NULL) {
-        Py_DECREF(codes);
-        Py_DECREF(cfuncs);
-        return NULL;
-    }
-    for (int i = 0; i < ntids_seen; i++) {
-        PyList_SET_ITEM(tids, i, PyLong_FromUnsignedLong(tids_seen[i]));
-    }
-    ntids_seen = 0;
     PyObject *batch = Py_None;
     Py_INCREF(batch);
     size_t n = nbuf;
     if (n > 0) {
         Py_DECREF(batch);
-        /* the whole record, its header included, so the flusher sends it
-         * as it is, without copying it again */
-        batch = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(5 + 5 + 21 * n));
+        batch = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(10 + 21 * n));
         if (batch == NULL) {
-            Py_DECREF(codes);
-            Py_DECREF(cfuncs);
-            Py_DECREF(tids);
+            Py_DECREF(p);
             return NULL;
         }
-        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(batch);
-        uint32_t len = (uint32_t)(5 + 21 * n), n32 = (uint32_t)n;
-        p[0] = 'E';
-        memcpy(p + 1, &len, 4); /* little-endian machines only, checked at import */
-        p += 5;
-        memcpy(p, &n32, 4);
-        p[4] = 1; /* positions are bytecode offsets */
-        unsigned char *ts = p + 5, *ids = ts + 8 * n, *pos = ids + 4 * n, *tid = pos + 4 * n, *kind = tid + 4 * n;
-        for (size_t i = 0; i < n; i++) {
-            const event *e = &buf[i];
-            memcpy(ts + 8 * i, &e->ts, 8);
-            memcpy(ids + 4 * i, &e->id, 4);
-            memcpy(pos + 4 * i, &e->pos, 4);
-            memcpy(tid + 4 * i, &e->tid, 4);
-            kind[i] = e->kind;
-        }
+        encode(buf, n, (unsigned char *)PyBytes_AS_STRING(batch));
         nbuf = 0;
         if (capbuf > (1u << 20)) { /* give a burst's memory back */
             free(buf);
@@ -476,7 +570,9 @@ h_drain(PyObject *self, PyObject *noargs)
             capbuf = 0;
         }
     }
-    return Py_BuildValue("(NNNN)", codes, cfuncs, tids, batch);
+    PyObject *out = Py_BuildValue("(OOON)", PyTuple_GET_ITEM(p, 0), PyTuple_GET_ITEM(p, 1), PyTuple_GET_ITEM(p, 2), batch);
+    Py_DECREF(p);
+    return out;
 }
 
 static PyObject *
@@ -596,7 +692,9 @@ static PyMethodDef methods[] = {
     {"install_all", h_install_all, METH_NOARGS, "set the hook in every thread"},
     {"uninstall_all", h_uninstall_all, METH_NOARGS, "remove the hook from every thread"},
     {"record", h_record, METH_VARARGS, "record(frame, kind)"},
-    {"drain", h_drain, METH_NOARGS, "drain() -> (codes, cfuncs, tids, batch)"},
+    {"drain", h_drain, METH_NOARGS, "drain() -> (codes, cfuncs, tids, record or None)"},
+    {"take", h_take, METH_NOARGS, "take() -> (codes, cfuncs, tids, n): swap buffers; write() sends the n events"},
+    {"write", h_write, METH_VARARGS, "write(fd): send the taken events, without the GIL"},
     {"dropped", h_dropped, METH_NOARGS, "events dropped because the buffer was full"},
     {NULL, NULL, 0, NULL},
 };

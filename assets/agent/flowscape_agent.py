@@ -283,7 +283,7 @@ class Agent:
                 self.encode(items, tid)
 
     def _flush_c(self):
-        codes, cfuncs, tids, batch = self.chook.drain()
+        codes, cfuncs, tids, n = self.chook.take()
         if self.dead:
             return
         frames = []
@@ -296,8 +296,14 @@ class Agent:
             self.send_json(ord("F"), frames)
         if tids:
             self._announce(tids)
-        if batch is not None:
-            self.send_record(batch)
+        if n and not self.dead:
+            try:
+                # encoded and written in C without the GIL: the program
+                # runs on meanwhile
+                self.chook.write(self.sock.fileno())
+            except OSError:
+                self.dead = True
+                self.uninstall()
 
     def run_flusher(self):
         if self.attached:
