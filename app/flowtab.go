@@ -302,7 +302,9 @@ func (f *flowTab) begin(src sources.FlowSource, msg string) {
 func (f *flowTab) stop() {
 	if s := f.session.Load(); s != nil && s.Running() {
 		s.Stop()
-		f.u.setStatus("Stopping…", false)
+		// through fyne.Do: the window's close callback may run this off the
+		// UI goroutine when the app is told to quit
+		fyne.Do(func() { f.u.setStatus("Stopping…", false) })
 	}
 }
 
