@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 	"github.com/stretchr/testify/assert"
 
 	"flowscape/sources/openstack"
@@ -52,4 +55,36 @@ func TestLandscapeTabOpenStackTestCloud(t *testing.T) {
 	assert.NotContains(t, tab.info.Text, "OpenStack: 0 nodes")
 	tab.tick()
 	assert.Contains(t, tab.u.status.Text, "not in the catalog, so not shown: orchestration (Heat), load-balancer (Octavia)")
+}
+
+func TestLandscapeTabOpenStackDialog(t *testing.T) {
+	hideOSEnv(t)
+	tab := newTestLandscape(t)
+	tab.openStackDialog()
+	top := tab.u.win.Canvas().Overlays().Top()
+	if !assert.NotNil(t, top, "the dialog is shown") {
+		return
+	}
+	var texts []string
+	var walk func(o fyne.CanvasObject)
+	walk = func(o fyne.CanvasObject) {
+		switch w := o.(type) {
+		case *widget.Label:
+			texts = append(texts, w.Text)
+		case *widget.Entry:
+			texts = append(texts, w.PlaceHolder)
+		case *fyne.Container:
+			for _, c := range w.Objects {
+				walk(c)
+			}
+		case fyne.Widget:
+			for _, c := range test.WidgetRenderer(w).Objects() {
+				walk(c)
+			}
+		}
+	}
+	walk(top)
+	all := strings.Join(texts, "\n")
+	assert.Contains(t, all, "clouds.yaml entry")
+	assert.Contains(t, all, "no cloud configured", "the dialog says why no cloud is found")
 }
