@@ -17,9 +17,10 @@ import (
 const usage = `Flowscape shows what programs are doing, live.
 
 Usage:
-  flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE [--follow]] [--landscape FILE] [SCRIPT [ARGS...]]
+  flowscape [--tab TAB] [--no-demo] [--python PATH] [--open FILE [--follow]] [--landscape FILE [--telemetry CSV]] [SCRIPT [ARGS...]]
         open the window; by default it traces the bundled demo program and
-        maps this machine's landscape (--landscape shows a file instead)
+        maps this machine's landscape coloured by its anomalies (--landscape
+        shows a file instead, coloured by --telemetry; demo: a generated cloud)
   flowscape trace [-o FILE] [--c-calls] [--limit N] [--hook auto|c|python] -- PYTHON SCRIPT [ARGS...]
         run SCRIPT under PYTHON, tracing every call; write a Chrome Trace
         Event JSON file (Perfetto and chrome://tracing open it)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -27,17 +28,19 @@ type guiOptions struct {
 	script []string
 
 	landscape string // a landscape file for the Landscape tab
+	telemetry string // a telemetry CSV file for a landscape file
 }
 
 func cmdGUI(args []string, stderr io.Writer) int {
-	fs := newFlags("flowscape", "flowscape [--tab "+strings.Join(tabNames, "|")+"] [--no-demo] [--python PATH] [--open FILE [--follow]] [--landscape FILE] [SCRIPT [ARGS...]]", stderr)
+	fs := newFlags("flowscape", "flowscape [--tab "+strings.Join(tabNames, "|")+"] [--no-demo] [--python PATH] [--open FILE [--follow]] [--landscape FILE [--telemetry CSV]] [SCRIPT [ARGS...]]", stderr)
 	var o guiOptions
 	fs.StringVar(&o.tab, "tab", "flow", "open on `TAB`: "+strings.Join(tabNames, ", "))
 	fs.BoolVar(&o.noDemo, "no-demo", false, "do not trace the demo program at start")
 	fs.StringVar(&o.python, "python", "", "trace with the interpreter at `PATH`")
 	fs.StringVar(&o.open, "open", "", "open the trace `FILE` instead of tracing (Chrome JSON, speedscope, callgrind, collapsed stacks)")
 	fs.BoolVar(&o.follow, "follow", false, "with --open: keep reading what another program appends to the file")
-	fs.StringVar(&o.landscape, "landscape", "", "show the landscape `FILE` (landscaper JSON, hwloc XML, Flowscape JSON; demo: a generated cloud) instead of this machine")
+	fs.StringVar(&o.telemetry, "telemetry", "", "with --landscape FILE: colour it by the anomalies in the telemetry `CSV` (timestamp,node,metric,value), followed as it grows")
+	fs.StringVar(&o.landscape, "landscape", os.Getenv("FLOWSCAPE_LANDSCAPE"), "show the landscape `FILE` (landscaper JSON, hwloc XML, Flowscape JSON; demo: a generated cloud) instead of this machine")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}

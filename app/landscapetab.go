@@ -48,6 +48,10 @@ type landscapeTab struct {
 	slider  *widget.Slider
 	when    *widget.Label
 	timeBar *fyne.Container
+	// anom is the telemetry on the map: colours, legend, anomalies,
+	// sparkline and time cursor; health its last node states (UI goroutine).
+	anom   *anomalyPanel
+	health map[string]widgets.NodeHealth
 	// osProgress runs while an OpenStack cloud is read.
 	osProgress *widget.ProgressBarInfinite
 	osState    openStackState
@@ -143,6 +147,7 @@ func newLandscapeTab(u *ui) *landscapeTab {
 	latest := widget.NewButton("Latest", func() { t.setState(func() { t.at = -1 }, false) })
 	t.timeBar = container.NewBorder(nil, nil, widget.NewLabel("Time"), container.NewHBox(t.when, latest), t.slider)
 	t.timeBar.Hide()
+	t.initAnomalies()
 	return t
 }
 
@@ -160,7 +165,7 @@ func (t *landscapeTab) content() fyne.CanvasObject {
 	search := container.NewGridWrap(fyne.NewSize(180, t.search.MinSize().Height), t.search)
 	bar := container.NewHBox(local, open, demo, t.openStackButton(), widget.NewSeparator(), search, checks, t.types, t.folded,
 		widget.NewSeparator(), zoomOut, zoomIn, fit)
-	side := container.NewVScroll(t.details)
+	side := container.NewVScroll(container.NewVBox(t.anom.content(), widget.NewSeparator(), t.details))
 	mapArea := container.NewBorder(nil, container.NewVBox(t.timeBar, t.openStackBar(), container.NewBorder(nil, nil, nil, landscapeLegend(), t.info)), nil, nil, t.view)
 	split := container.NewHSplit(mapArea, side)
 	split.Offset = 0.74
@@ -204,6 +209,7 @@ func (t *landscapeTab) startup(ctx context.Context) {
 }
 
 func (t *landscapeTab) stop() {
+	t.anom.stop()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopSrc != nil {
@@ -230,6 +236,7 @@ func (t *landscapeTab) switchSource(name string, run func(ctx context.Context, l
 
 // showLocal shows this machine, scanned again every scanEvery.
 func (t *landscapeTab) showLocal() {
+	t.anom.startLocal(t.baseCtx())
 	t.switchSource("this machine", func(ctx context.Context, l *landscape.Landscape) {
 		src := &hostland.Source{Land: l, Interval: scanEvery, OnScan: func(d landscape.Diff, rep hostland.Report) {
 			t.mu.Lock()
@@ -259,6 +266,7 @@ func (t *landscapeTab) showDemo() {
 	t.switchSource(demoName, func(ctx context.Context, _ *landscape.Landscape) {
 		start := landscape.Time(time.Now().Add(-6 * time.Hour).Unix())
 		l := landscape.GenerateHistory(1000, 6, start, 1)
+		t.anom.startDemo(ctx, l.Latest(), time.Now())
 		t.mu.Lock()
 		if t.source == demoName {
 			t.land = l
@@ -270,6 +278,7 @@ func (t *landscapeTab) showDemo() {
 
 // openFile shows the landscape in path, read again when it changes.
 func (t *landscapeTab) openFile(path string) {
+	t.startFileTelemetry()
 	t.switchSource(path, func(ctx context.Context, first *landscape.Landscape) {
 		w := &landfile.Watcher{Path: path,
 			OnLoad: func(l *landscape.Landscape) {
@@ -320,6 +329,7 @@ func (t *landscapeTab) openDialog() {
 
 // tick rebuilds the map when the source changed since the last tick.
 func (t *landscapeTab) tick() {
+	t.anom.tick()
 	t.syncOpenStackBar()
 	if t.dirty.CompareAndSwap(true, false) {
 		t.rebuild()
@@ -477,6 +487,8 @@ func (t *landscapeTab) apply(b *builtView, fit bool) {
 	t.mu.Unlock()
 	t.view.SetGraph(b.shown, b.lay, fit)
 	t.view.SetMarks(b.marks)
+	t.anom.setGraph(b.full)
+	t.view.SetHealth(foldHealth(t.health, b.members))
 	opts := append([]string{allTypes}, b.types...)
 	if !slices.Equal(opts, t.types.Options) {
 		t.types.Options = opts
@@ -592,6 +604,10 @@ func (t *landscapeTab) showDetails(id string) {
 		return
 	}
 	fmt.Fprintf(&s, "%s\n\nid: %s\nlayer: %s\ncategory: %s\ntype: %s\n", n.Label(), n.ID, n.Layer, n.Category, n.Type)
+	if d := t.anom.describe(id); d != "" {
+		s.WriteString(d)
+	}
+	t.anom.showNode(id)
 	if ms := b.members[id]; len(ms) > 0 {
 		fmt.Fprintf(&s, "folded: %d nodes inside (double-click to unfold)\n", len(ms))
 	}

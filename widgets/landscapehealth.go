@@ -67,3 +67,11 @@ func lmImpactHalo(img *image.NRGBA, r image.Rectangle, scale float64) {
 		lmFill(img, image.Rect(o.Max.X-w, y, o.Max.X, min(y+dash, o.Max.Y)), lmImpactInk)
 	}
 }
+
+// SetHealth colours the map's nodes by anomaly state, by node id (nil:
+// layer colours only). Call on the UI goroutine.
+func (m *LandscapeMap) SetHealth(h map[string]NodeHealth) {
+	m.health = h
+	m.marksGen++
+	m.Refresh()
+}

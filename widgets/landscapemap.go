@@ -94,6 +94,10 @@ type LandscapeMap struct {
 
 	marksGen int // counts changes of marks, for the renderer's cache
 
+	// health colours the nodes by anomaly state, by node id; nil: layer
+	// colours only (SetHealth).
+	health map[string]NodeHealth
+
 	hover   string // the node under the pointer
 	tipBG   *canvas.Rectangle
 	tipText *canvas.Text
@@ -801,6 +805,12 @@ func (r *landscapeMapRenderer) drawScene(img *image.NRGBA, offX, offY, z float64
 			f, ink = lmOtherFill, lmOtherInk
 		}
 		rect := image.Rect(int(cx-hw), int(cy-hh), int(math.Ceil(cx+hw)), int(math.Ceil(cy+hh)))
+		if hl, ok := m.health[n.ID]; ok {
+			f, ink = lmHealthStyle(hl, f, ink)
+			if hl.Impacted {
+				lmImpactHalo(img, rect, scale)
+			}
+		}
 		group := len(n.ID) > len(landscape.GroupPrefix) && n.ID[:len(landscape.GroupPrefix)] == landscape.GroupPrefix
 		if group {
 			// A stack of boxes: a group of nodes.
