@@ -132,7 +132,7 @@ func newAnomalyPanel() *anomalyPanel {
 // rowText is one line of the anomalies list.
 func rowText(n *telemetry.NodeState) string {
 	if n.Rank > 0 {
-		return fmt.Sprintf("%.1f σ %s · %s %s · cause #%d", n.Score, n.ID, n.Level, n.Metric, n.Rank)
+		return fmt.Sprintf("%.1f σ · cause #%d · %s %s %s", n.Score, n.Rank, n.ID, n.Level, n.Metric)
 	}
 	return fmt.Sprintf("%s · impacted via %s", n.ID, strings.Join(n.ImpactedBy, ", "))
 }

@@ -60,7 +60,7 @@ func TestAnomalyPanelColoursTheDemoFault(t *testing.T) {
 	p.mu.Lock()
 	first := rowText(p.rows[0])
 	p.mu.Unlock()
-	if !strings.Contains(first, " σ "+demoFaultHost+" · critical cpu_busy_pct · cause #1") {
+	if !strings.Contains(first, " σ · cause #1 · "+demoFaultHost+" critical cpu_busy_pct") {
 		t.Errorf("first row %q, want the faulty host, highest score, ranked first as a cause", first)
 	}
 	p.mu.Lock()
