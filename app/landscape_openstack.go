@@ -121,6 +121,8 @@ func (t *landscapeTab) openStackDialog() {
 // a new version. When a reading fails the last good landscape stays, with
 // the error above it.
 func (t *landscapeTab) showOpenStack(cloud string, every time.Duration) {
+	// the previous landscape's telemetry does not apply to the cloud
+	t.anom.startNone(t.baseCtx(), "none for an OpenStack cloud yet")
 	name := "OpenStack"
 	if cloud != "" {
 		name += " " + cloud
