@@ -191,7 +191,7 @@ func (c *callgraphTab) tick() {
 		full = tr.Callgraph()
 	}
 	g, rep := full.Trim(opts.trim)
-	key := shapeKey(g, opts)
+	key := shapeKey(g, rep.Total, opts)
 	threads := tr.Threads()
 
 	c.mu.Lock()
@@ -241,8 +241,9 @@ func (c *callgraphTab) layout(ctx context.Context, g *tracer.Graph, rep tracer.T
 }
 
 // shapeKey hashes what a layout depends on: the functions and edges shown
-// and the colouring (box sizes follow it).
-func shapeKey(g *tracer.Graph, v graphView) uint64 {
+// and the colouring (box sizes follow each function's share of total, the
+// time the boxes are sized by).
+func shapeKey(g *tracer.Graph, total int64, v graphView) uint64 {
 	var h maphash.Hash
 	h.SetSeed(shapeSeed)
 	fmt.Fprintf(&h, "%d;", v.metric)
@@ -250,8 +251,8 @@ func shapeKey(g *tracer.Graph, v graphView) uint64 {
 		// sizes change with the share of time: bucket it so small drifts
 		// do not re-layout
 		share := 0
-		if t := g.TotalTime(); t > 0 {
-			share = int(10 * float64(v.metric.Of(n)) / float64(t))
+		if total > 0 {
+			share = int(10 * float64(v.metric.Of(n)) / float64(total))
 		}
 		fmt.Fprintf(&h, "%d:%d,", n.ID, share)
 	}
