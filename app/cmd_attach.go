@@ -63,7 +63,7 @@ func attachTrace(cfg pyagent.AttachConfig, needC bool, duration time.Duration, l
 		return errorf(stderr, "%v", runErr)
 	}
 	if werr := writeTraceFile(out, t); werr != nil {
-		return errorf(stderr, "write %s: %v", out, werr)
+		return errorf(stderr, "%v", werr)
 	}
 	fmt.Fprintf(stderr, "flowscape: detached; %d events from %d threads, %d functions; wrote %s\n", st.Events, st.Threads, st.Frames, out)
 	if info := t.Info(); info.Mode != "" {

@@ -209,22 +209,26 @@ func checkFraction(name string, f float64) error {
 }
 
 // writeOut runs write on path (created, or replaced once write succeeds) or
-// on stdout when path is empty or "-".
+// on stdout when path is empty or "-"; it reports a failure and returns the
+// exit status.
 func writeOut(path string, stdout, stderr io.Writer, write func(io.Writer) error) int {
-	if path == "" || path == "-" {
-		w := bufio.NewWriter(stdout)
-		if err := write(w); err != nil {
-			return errorf(stderr, "%v", err)
-		}
-		if err := w.Flush(); err != nil {
-			return errorf(stderr, "%v", err)
-		}
-		return 0
-	}
-	if err := writeFileAtomic(path, write); err != nil {
+	if err := writeTo(path, stdout, write); err != nil {
 		return errorf(stderr, "%v", err)
 	}
 	return 0
+}
+
+// writeTo runs write on path (through writeFileAtomic) or, when path is
+// empty or "-", on stdout, buffered.
+func writeTo(path string, stdout io.Writer, write func(io.Writer) error) error {
+	if path != "" && path != "-" {
+		return writeFileAtomic(path, write)
+	}
+	w := bufio.NewWriterSize(stdout, 1<<20)
+	if err := write(w); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // writeFileAtomic writes path through a temporary file in the same
@@ -239,7 +243,7 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
-	w := bufio.NewWriter(f)
+	w := bufio.NewWriterSize(f, 1<<20)
 	if err := write(w); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"flowscape/sources/replay"
@@ -78,7 +76,7 @@ func cmdConvert(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowscape: the event limit (%d) was hit: %d events not kept; %s has the calls kept (raise --limit for all)\n", st.Limit, st.Dropped, out)
 	}
 	if werr := writeFormat(out, outFormat, t, stdout); werr != nil {
-		return errorf(stderr, "write %s: %v", out, werr)
+		return errorf(stderr, "%v", werr) // it names the file
 	}
 	st := t.Stats()
 	if out != "-" {
@@ -91,23 +89,6 @@ func cmdConvert(args []string, stdout, stderr io.Writer) int {
 }
 
 // writeFormat writes t to path ("-": stdout) in format f.
-func writeFormat(path string, f tracer.FileFormat, t *tracer.Trace, stdout io.Writer) (err error) {
-	var w io.Writer = stdout
-	if path != "-" {
-		file, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := file.Close(); err == nil {
-				err = cerr
-			}
-		}()
-		w = file
-	}
-	bw := bufio.NewWriterSize(w, 1<<20)
-	if err := tracer.Export(bw, f, t); err != nil {
-		return err
-	}
-	return bw.Flush()
+func writeFormat(path string, f tracer.FileFormat, t *tracer.Trace, stdout io.Writer) error {
+	return writeTo(path, stdout, func(w io.Writer) error { return tracer.Export(w, f, t) })
 }

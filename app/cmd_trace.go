@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 
 	"flowscape/sources"
 	"flowscape/sources/pyagent"
@@ -75,7 +74,7 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	t := tracer.NewTrace(*limit)
 	runErr := src.Run(context.Background(), t)
 	if werr := writeTraceFile(*out, t); werr != nil {
-		return errorf(stderr, "write %s: %v", *out, werr)
+		return errorf(stderr, "%v", werr)
 	}
 	st := t.Stats()
 	fmt.Fprintf(stderr, "flowscape: %d events from %d threads, %d functions; wrote %s\n", st.Events, st.Threads, st.Frames, *out)
@@ -99,26 +98,10 @@ func cmdTrace(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func writeTraceFile(path string, t *tracer.Trace) (err error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if _, serr := os.Stat(dir); serr != nil {
-			return serr
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err := tracer.WriteChrome(w, t); err != nil {
-		return err
-	}
-	return w.Flush()
+// writeTraceFile writes t to path as Chrome Trace Event JSON; errors name
+// the file.
+func writeTraceFile(path string, t *tracer.Trace) error {
+	return writeFileAtomic(path, func(w io.Writer) error { return tracer.WriteChrome(w, t) })
 }
 
 // loadTraceFile reads a trace file of any importable format (guessed from
