@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -72,18 +71,11 @@ func cmdLandscape(args []string, stdout, stderr io.Writer) int {
 		}
 		l = landscape.FromGraph(l.At(t), t)
 	}
-	var buf bytes.Buffer
-	if err := landscape.Write(&buf, *format, l); err != nil {
+	if err := writeTo(*out, stdout, func(w io.Writer) error { return landscape.Write(w, *format, l) }); err != nil {
 		return errorf(stderr, "%v", err)
 	}
-	if *out == "" {
-		if _, err := stdout.Write(buf.Bytes()); err != nil {
-			return errorf(stderr, "%v", err)
-		}
+	if *out == "" || *out == "-" {
 		return 0
-	}
-	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
-		return errorf(stderr, "%v", err)
 	}
 	n, e := l.Counts()
 	fmt.Fprintf(stderr, "flowscape: wrote %d node and %d edge versions to %s\n", n, e, *out)
