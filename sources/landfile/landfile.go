@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -23,10 +21,6 @@ import (
 // written file:PATH.
 const Name = "file"
 
-// settle is how long the watcher waits after the last event before reading
-// the file, so that an editor's write-then-rename is read once, whole.
-const settle = 100 * time.Millisecond
-
 // Watcher reads a landscape file and reads it again whenever it changes.
 type Watcher struct {
 	Path    string
@@ -37,44 +31,7 @@ type Watcher struct {
 // Run reads the file, then watches it until ctx ends. It returns an error
 // only when the watch cannot be set up; read errors go to OnError.
 func (w *Watcher) Run(ctx context.Context) error {
-	path, err := filepath.Abs(w.Path)
-	if err != nil {
-		return err
-	}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", w.Path, err)
-	}
-	defer fw.Close()
-	// Watch the directory: an atomic save replaces the file's inode, and a
-	// watch on the file itself would end with the old one.
-	if err := fw.Add(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("watch %s: %w", filepath.Dir(path), err)
-	}
-	w.load()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return nil
-			}
-			if filepath.Clean(ev.Name) != path || ev.Op == fsnotify.Chmod {
-				continue
-			}
-			timer.Reset(settle)
-		case err, ok := <-fw.Errors:
-			if !ok {
-				return nil
-			}
-			w.fail(fmt.Errorf("watching %s: %w", w.Path, err))
-		case <-timer.C:
-			w.load()
-		}
-	}
+	return sources.WatchFile(ctx, w.Path, w.load, w.fail)
 }
 
 func (w *Watcher) fail(err error) {

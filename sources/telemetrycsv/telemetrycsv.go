@@ -15,12 +15,9 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"flowscape/landscape"
 	"flowscape/landscape/telemetry"
@@ -202,9 +199,6 @@ func Load(path string) ([]telemetry.Sample, Report, error) {
 	return s, rep, err
 }
 
-// settle is how long to wait after a change before reading.
-const settle = 100 * time.Millisecond
-
 // Watcher follows a CSV file.
 type Watcher struct {
 	Path     string
@@ -218,42 +212,7 @@ type Watcher struct {
 
 // Run reads the file and then what is appended to it until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
-	path, err := filepath.Abs(w.Path)
-	if err != nil {
-		return err
-	}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", w.Path, err)
-	}
-	defer fw.Close()
-	if err := fw.Add(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("watch %s: %w", filepath.Dir(path), err)
-	}
-	w.read()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return nil
-			}
-			if filepath.Clean(ev.Name) != path || ev.Op == fsnotify.Chmod {
-				continue
-			}
-			timer.Reset(settle)
-		case err, ok := <-fw.Errors:
-			if !ok {
-				return nil
-			}
-			w.fail(fmt.Errorf("watching %s: %w", w.Path, err))
-		case <-timer.C:
-			w.read()
-		}
-	}
+	return sources.WatchFile(ctx, w.Path, w.read, w.fail)
 }
 
 func (w *Watcher) fail(err error) {
