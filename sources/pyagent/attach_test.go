@@ -47,7 +47,9 @@ def worker(name):
         work(300)
         k += 1
         if k % 200 == 0:
-            print(name, k, hooked(), flush=True)
+            # one write per line: print's pieces from several threads mix
+            sys.stdout.write("%s %d %s\n" % (name, k, hooked()))
+            sys.stdout.flush()
         time.sleep(0.0005)
 for i in range(2):
     threading.Thread(target=worker, args=("w%d" % i,), name="worker-%d" % i, daemon=True).start()
@@ -108,7 +110,7 @@ func startTarget(t *testing.T, py, src string) *target {
 				continue
 			}
 			tg.lines.Add(1)
-			if f := strings.Fields(sc.Text()); len(f) == 3 {
+			if f := strings.Fields(sc.Text()); len(f) == 3 && (f[2] == "True" || f[2] == "False") {
 				tg.mu.Lock()
 				if tg.hooked != nil {
 					tg.hooked[f[0]] = f[2]
