@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #if PY_VERSION_HEX < 0x03080000
 #error "Flowscape's hook needs Python 3.8 or newer"
@@ -65,6 +68,9 @@ static size_t nbuf, capbuf;
 static event *spare;
 static size_t nspare, capspare;
 static unsigned long long dropped;
+/* write()'s encoding buffer, for records of at most WRITE_CHUNK events */
+#define WRITE_CHUNK 32768u
+static unsigned char *wbuf;
 
 static Py_ssize_t extra_index = -1;
 static uint32_t next_id = 1;
@@ -111,6 +117,92 @@ now_ns(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* ---- the events' clock ----
+ * Events carry CLOCK_MONOTONIC nanoseconds, the clock of every other
+ * source. Where the kernel itself keeps that clock on the TSC (it chose the
+ * "tsc" clocksource: invariant and synchronised across CPUs), the hook
+ * reads the TSC alone (≈ 10 ns instead of clock_gettime's ≈ 23 ns, twice per
+ * call), and take() maps ticks to nanoseconds by interpolating between two
+ * (ticks, ns) pairs read together: one at the previous take, one now. The
+ * mapping is exact at both ends, so it never drifts. */
+typedef struct {
+    int64_t tsc, ns;
+} calib;
+
+static int use_tsc;
+static calib cal_last;           /* read at the last take() (or configure) */
+static calib spare_from, spare_to; /* the span of the events in spare */
+static double ns_per_tick;        /* the latest measured rate */
+
+static inline int64_t
+stamp(void)
+{
+#if defined(__x86_64__)
+    if (use_tsc) {
+        return (int64_t)__rdtsc();
+    }
+#endif
+    return now_ns();
+}
+
+static calib
+calibrate(void)
+{
+    calib c;
+#if defined(__x86_64__)
+    if (use_tsc) {
+        /* the pair read closest together of three */
+        int64_t best = INT64_MAX;
+        for (int i = 0; i < 3; i++) {
+            int64_t a = (int64_t)__rdtsc();
+            int64_t ns = now_ns();
+            int64_t b = (int64_t)__rdtsc();
+            if (b - a < best) {
+                best = b - a;
+                c.tsc = a + (b - a) / 2;
+                c.ns = ns;
+            }
+        }
+        return c;
+    }
+#endif
+    c.tsc = c.ns = now_ns();
+    return c;
+}
+
+static int
+kernel_uses_tsc(void)
+{
+#if defined(__x86_64__)
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    char name[32] = {0};
+    int ok = fgets(name, sizeof name, f) != NULL && strncmp(name, "tsc\n", 4) == 0;
+    fclose(f);
+    return ok;
+#else
+    return 0;
+#endif
+}
+
+/* to_ns maps n stamps, recorded between from and to, to nanoseconds. */
+static void
+to_ns(event *ev, size_t n, calib from, calib to)
+{
+    if (!use_tsc || n == 0) {
+        return;
+    }
+    if (to.tsc > from.tsc && to.ns > from.ns) {
+        ns_per_tick = (double)(to.ns - from.ns) / (double)(to.tsc - from.tsc);
+    }
+    double r = ns_per_tick > 0 ? ns_per_tick : 1.0;
+    for (size_t i = 0; i < n; i++) {
+        ev[i].ts = from.ns + (int64_t)((double)(ev[i].ts - from.tsc) * r);
+    }
 }
 
 static int
@@ -288,7 +380,7 @@ frame_code(PyFrameObject *frame)
 static int
 hook(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
 {
-    int64_t ts = now_ns();
+    int64_t ts = stamp();
     switch (what) {
     case PyTrace_CALL:
         record(ts, code_id(frame_code(frame)), frame_offset(frame), K_CALL);
@@ -358,6 +450,8 @@ h_configure(PyObject *self, PyObject *args)
     c_calls = cc;
     /* a new session: fresh ids, nothing pending from an earlier one */
     session++;
+    use_tsc = kernel_uses_tsc();
+    cal_last = calibrate();
     next_id = 1;
     nbuf = 0;
     nspare = 0;
@@ -416,7 +510,7 @@ h_record(PyObject *self, PyObject *args)
         return NULL;
     }
     PyFrameObject *f = (PyFrameObject *)frame;
-    record(now_ns(), code_id(frame_code(f)), frame_offset(f), (uint8_t)kind);
+    record(stamp(), code_id(frame_code(f)), frame_offset(f), (uint8_t)kind);
     Py_RETURN_NONE;
 }
 
@@ -487,6 +581,8 @@ h_take(PyObject *self, PyObject *noargs)
     capspare = c;
     nspare = nbuf;
     nbuf = 0;
+    spare_from = cal_last;
+    spare_to = cal_last = calibrate();
     PyObject *out = Py_BuildValue("(OOOn)", PyTuple_GET_ITEM(p, 0), PyTuple_GET_ITEM(p, 1), PyTuple_GET_ITEM(p, 2), (Py_ssize_t)nspare);
     Py_DECREF(p);
     return out;
@@ -508,15 +604,23 @@ h_write(PyObject *self, PyObject *args)
     }
     int err = 0;
     Py_BEGIN_ALLOW_THREADS
-    size_t size = 10 + 21 * n;
-    unsigned char *out = malloc(size);
-    if (out == NULL) {
+    /* Records of at most WRITE_CHUNK events, encoded into one buffer kept
+     * from write to write: a fresh multi-megabyte buffer per flush cost
+     * the traced process its page faults and zeroing every time. */
+    to_ns(spare, n, spare_from, spare_to);
+    if (wbuf == NULL) {
+        wbuf = malloc(10 + 21 * (size_t)WRITE_CHUNK);
+    }
+    if (wbuf == NULL) {
         err = ENOMEM;
-    } else {
-        encode(spare, n, out);
+    }
+    for (size_t done = 0; err == 0 && done < n; done += WRITE_CHUNK) {
+        size_t k = n - done < WRITE_CHUNK ? n - done : WRITE_CHUNK;
+        size_t size = 10 + 21 * k;
+        encode(spare + done, k, wbuf);
         size_t off = 0;
         while (off < size) {
-            ssize_t w = write(fd, out + off, size - off);
+            ssize_t w = write(fd, wbuf + off, size - off);
             if (w < 0) {
                 if (errno == EINTR) {
                     continue;
@@ -526,7 +630,6 @@ h_write(PyObject *self, PyObject *args)
             }
             off += (size_t)w;
         }
-        free(out);
     }
     nspare = 0;
     if (capspare > (1u << 20)) { /* give a burst's memory back */
@@ -562,6 +665,9 @@ h_drain(PyObject *self, PyObject *noargs)
             Py_DECREF(p);
             return NULL;
         }
+        calib to = calibrate();
+        to_ns(buf, n, cal_last, to);
+        cal_last = to;
         encode(buf, n, (unsigned char *)PyBytes_AS_STRING(batch));
         nbuf = 0;
         if (capbuf > (1u << 20)) { /* give a burst's memory back */
@@ -599,7 +705,7 @@ static inline PyObject *
 mon_event(PyObject *const *args, Py_ssize_t nargs, uint8_t kind)
 {
     if (nargs >= 2 && PyCode_Check(args[0])) {
-        record(now_ns(), code_id((PyCodeObject *)args[0]), offset_arg(args[1]), kind);
+        record(stamp(), code_id((PyCodeObject *)args[0]), offset_arg(args[1]), kind);
     }
     Py_RETURN_NONE;
 }
@@ -636,7 +742,7 @@ static PyObject *
 m_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs >= 3 && is_c_callable(args[2])) {
-        record(now_ns(), cfunc_id(args[2]), 0, K_CCALL);
+        record(stamp(), cfunc_id(args[2]), 0, K_CCALL);
     }
     Py_RETURN_NONE;
 }
@@ -646,7 +752,7 @@ static PyObject *
 m_creturn(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs >= 3 && is_c_callable(args[2])) {
-        record(now_ns(), cfunc_id(args[2]), 0, K_CRETURN);
+        record(stamp(), cfunc_id(args[2]), 0, K_CRETURN);
     }
     Py_RETURN_NONE;
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -316,5 +317,75 @@ func TestVeryShortPrograms(t *testing.T) {
 		if funcCalls(tr, "f") != 1 {
 			t.Fatalf("run %d: f traced %d times", i, funcCalls(tr, "f"))
 		}
+	}
+}
+
+// findNodes returns every traced call of the function named fn.
+func findNodes(tr *tracer.Trace, fn string) []tracer.Node {
+	var out []tracer.Node
+	var walk func(ids []tracer.NodeID)
+	walk = func(ids []tracer.NodeID) {
+		for _, id := range ids {
+			n, ok := tr.Node(id)
+			if !ok {
+				continue
+			}
+			if n.Frame.Func == fn {
+				out = append(out, n)
+			}
+			walk(tr.Children(id))
+		}
+	}
+	for _, th := range tr.Threads() {
+		walk(tr.Roots(th.TID))
+	}
+	return out
+}
+
+// The hooks' timestamps are CLOCK_MONOTONIC nanoseconds (the clock of the
+// syscall sources, which the C hook reads through the TSC where the kernel
+// does): a call of nap() starts between the program's two readings of
+// time.monotonic_ns() around it and lasts as long as its sleep.
+func TestTimestampsAreMonotonicNanoseconds(t *testing.T) {
+	it := anyPython(t)
+	src := `import time
+def nap():
+    time.sleep(0.05)
+for i in range(3):
+    a = time.monotonic_ns()
+    nap()
+    b = time.monotonic_ns()
+    print(a, b, flush=True)
+`
+	for _, hook := range []string{"c", "python"} {
+		t.Run(hook, func(t *testing.T) {
+			var out syncBuffer
+			s, err := Backend{}.NewFlow(sources.FlowConfig{Interpreter: it.Path, Script: script(t, src), Stdout: &out, Stderr: &out, PythonHook: hook == "python"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := tracer.NewTrace(0)
+			if err := s.Run(context.Background(), tr); err != nil {
+				t.Fatalf("%v: %s", err, out.String())
+			}
+			if hook == "c" && !strings.Contains(tr.Info().Mode, "C hook") {
+				t.Skipf("no C hook here: %s", tr.Info().Note)
+			}
+			naps := findNodes(tr, "nap")
+			lines := strings.Fields(out.String())
+			if len(naps) != 3 || len(lines) != 6 {
+				t.Fatalf("%d naps traced, output %q", len(naps), out.String())
+			}
+			for i, n := range naps {
+				a, _ := strconv.ParseInt(lines[2*i], 10, 64)
+				b, _ := strconv.ParseInt(lines[2*i+1], 10, 64)
+				if n.Start < a || n.End > b {
+					t.Errorf("nap %d traced over [%d, %d], outside the program's own readings [%d, %d]", i, n.Start, n.End, a, b)
+				}
+				if d := n.End - n.Start; d < 50_000_000 || d > b-a {
+					t.Errorf("nap %d lasted %.2f ms by the trace; it slept 50 ms and took %.2f ms", i, float64(d)/1e6, float64(b-a)/1e6)
+				}
+			}
+		})
 	}
 }
