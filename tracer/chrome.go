@@ -331,25 +331,40 @@ type SourceRecorder interface {
 	EmbeddedSource(path, text string)
 }
 
-// chromeEvent is the part of a trace event ReadChrome uses.
+// chromeEvent is the part of a trace event ReadChrome uses. Its byte
+// slices are buffers reused from event to event.
 type chromeEvent struct {
-	Name string      `json:"name"`
-	Ph   string      `json:"ph"`
-	PID  chromeID    `json:"pid"`
-	TID  chromeID    `json:"tid"`
-	TS   json.Number `json:"ts"`
-	Dur  json.Number `json:"dur"`
-	Args struct {
-		Name      string      `json:"name"`
-		File      *string     `json:"file"`
-		FirstLine json.Number `json:"first_line"`
-		Line      json.Number `json:"line"`
-		ExitLine  json.Number `json:"exit_line"`
-		C         bool        `json:"c"`
-		Open      bool        `json:"open"`
-		Unwound   bool        `json:"unwound"`
-		StartNS   json.Number `json:"start_ns"`
-	} `json:"args"`
+	name    []byte // the name's bytes, when named
+	named   bool
+	Name    string // the name as a string, once eventName made it
+	nameSet bool
+	Ph      string
+	PID     chromeID
+	TID     chromeID
+	TS      []byte // the number's text, empty when absent
+	Dur     []byte
+	Args    chromeArgs
+}
+
+// chromeArgs is the part of an event's args ReadChrome uses.
+type chromeArgs struct {
+	Name        string
+	File        string
+	HasFile     bool
+	FirstLine   int
+	Line        int
+	ExitLine    int
+	HasExitLine bool
+	C           bool
+	Open        bool
+	Unwound     bool
+	StartNS     int64
+	HasStartNS  bool
+}
+
+// reset empties ev for the next event, keeping its buffers.
+func (ev *chromeEvent) reset() {
+	*ev = chromeEvent{name: ev.name[:0], TS: ev.TS[:0], Dur: ev.Dur[:0]}
 }
 
 // chromeID is a pid or tid: a number, or a string some producers use.
@@ -395,11 +410,12 @@ const chromeFlushEvery = 16 << 10
 
 // chromeReader holds the state of one ReadChromeReport.
 type chromeReader struct {
-	sc     *jsonScanner
-	names  map[string]string // interned names and files
-	byName map[nameKey]FrameID
-	rec    Recorder
-	report ChromeReport
+	sc      *jsonScanner
+	names   map[string]string  // interned names and files
+	byName  map[string]FrameID // frames of events named without a file, by name
+	byNameC map[string]FrameID // the same for C functions ("c": true)
+	rec     Recorder
+	report  ChromeReport
 
 	frameIDs map[frameKey]FrameID
 	frames   []Frame // by id-1
@@ -422,6 +438,7 @@ type chromeReader struct {
 	waiting  func() bool // the input is followed and all of it was read
 	placeAll bool        // flush places the calls that start last too
 	evs      []Event
+	numBuf   []byte // the text of the number being read
 }
 
 type frameKey struct {
@@ -469,7 +486,8 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 	cr := &chromeReader{
 		sc:        newJSONScanner(r),
 		names:     make(map[string]string),
-		byName:    make(map[nameKey]FrameID),
+		byName:    make(map[string]FrameID),
+		byNameC:   make(map[string]FrameID),
 		rec:       rec,
 		frameIDs:  make(map[frameKey]FrameID),
 		tids:      make(map[uint32]*chromeThread),
@@ -659,77 +677,200 @@ func (cr *chromeReader) readEvents(arrayForm bool) error {
 	return nil
 }
 
-// readEvent reads one event object into ev.
+// eventKey and argKey name the keys readEvent looks at.
+type eventKey uint8
+
+const (
+	keyOther eventKey = iota
+	keyName
+	keyPh
+	keyPID
+	keyTID
+	keyTS
+	keyDur
+	keyArgs
+	keyFile
+	keyFirstLine
+	keyLine
+	keyExitLine
+	keyStartNS
+	keyC
+	keyOpen
+	keyUnwound
+)
+
+func eventKeyOf(k []byte) eventKey {
+	switch string(k) {
+	case "name":
+		return keyName
+	case "ph":
+		return keyPh
+	case "pid":
+		return keyPID
+	case "tid":
+		return keyTID
+	case "ts":
+		return keyTS
+	case "dur":
+		return keyDur
+	case "args":
+		return keyArgs
+	}
+	return keyOther
+}
+
+func argKeyOf(k []byte) eventKey {
+	switch string(k) {
+	case "name":
+		return keyName
+	case "file":
+		return keyFile
+	case "first_line":
+		return keyFirstLine
+	case "line":
+		return keyLine
+	case "exit_line":
+		return keyExitLine
+	case "start_ns":
+		return keyStartNS
+	case "c":
+		return keyC
+	case "open":
+		return keyOpen
+	case "unwound":
+		return keyUnwound
+	}
+	return keyOther
+}
+
+// readEvent reads one event object into ev. It is the reader's hot loop:
+// it keeps the bytes of names and numbers in ev's buffers and converts them
+// when add needs them, so an event costs no allocation.
 func (cr *chromeReader) readEvent(ev *chromeEvent) error {
-	*ev = chromeEvent{}
+	ev.reset()
 	sc := cr.sc
 	if c, ok := sc.peek(); ok && c != '{' {
 		return fmt.Errorf("want an event object, got %s", quoteByte(c))
 	}
-	return sc.objectFields(func(key []byte) error {
-		switch string(key) {
-		case "name":
-			b, ok, err := cr.optString()
-			if err != nil || !ok {
-				return err
-			}
-			ev.Name = cr.intern(b)
-		case "ph":
-			b, ok, err := cr.optString()
-			if err != nil || !ok {
-				return err
-			}
-			ev.Ph = phaseString(b)
-		case "pid":
-			return cr.id(&ev.PID)
-		case "tid":
-			return cr.id(&ev.TID)
-		case "ts":
-			return cr.number(&ev.TS, "ts")
-		case "dur":
-			return cr.number(&ev.Dur, "dur")
-		case "args":
-			if c, _ := sc.peek(); c != '{' {
-				return sc.skip(nil)
-			}
-			return sc.objectFields(func(key []byte) error {
-				a := &ev.Args
-				switch string(key) {
-				case "name":
-					b, ok, err := cr.optString()
-					if err == nil && ok {
-						a.Name = string(b)
-					}
-					return err
-				case "file":
-					b, ok, err := cr.optString()
-					if err == nil && ok {
-						f := cr.intern(b)
-						a.File = &f
-					}
-					return err
-				case "first_line":
-					return cr.number(&a.FirstLine, "first_line")
-				case "line":
-					return cr.number(&a.Line, "line")
-				case "exit_line":
-					return cr.number(&a.ExitLine, "exit_line")
-				case "start_ns":
-					return cr.number(&a.StartNS, "start_ns")
-				case "c":
-					return cr.boolean(&a.C)
-				case "open":
-					return cr.boolean(&a.Open)
-				case "unwound":
-					return cr.boolean(&a.Unwound)
-				}
-				return sc.skip(nil)
-			})
-		default:
-			return sc.skip(nil)
+	empty, err := sc.openObject()
+	if err != nil || empty {
+		return err
+	}
+	for {
+		raw, err := sc.memberKey()
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		key := eventKeyOf(raw)
+		if err := sc.expect(':'); err != nil {
+			return err
+		}
+		switch key {
+		case keyName:
+			b, ok, err := cr.optString()
+			if err != nil {
+				return err
+			}
+			if ok {
+				ev.name, ev.named = append(ev.name[:0], b...), true
+			}
+		case keyPh:
+			b, ok, err := cr.optString()
+			if err != nil {
+				return err
+			}
+			if ok {
+				ev.Ph = phaseString(b)
+			}
+		case keyPID:
+			err = cr.id(&ev.PID)
+		case keyTID:
+			err = cr.id(&ev.TID)
+		case keyTS:
+			_, err = cr.number(&ev.TS, "ts")
+		case keyDur:
+			_, err = cr.number(&ev.Dur, "dur")
+		case keyArgs:
+			if c, _ := sc.peek(); c != '{' {
+				err = sc.skip(nil)
+			} else {
+				err = cr.readArgs(&ev.Args)
+			}
+		default:
+			err = sc.skip(nil)
+		}
+		if err != nil {
+			return err
+		}
+		if end, err := sc.closeMember(); end || err != nil {
+			return err
+		}
+	}
+}
+
+// readArgs reads an event's args object.
+func (cr *chromeReader) readArgs(a *chromeArgs) error {
+	sc := cr.sc
+	empty, err := sc.openObject()
+	if err != nil || empty {
+		return err
+	}
+	for {
+		raw, err := sc.memberKey()
+		if err != nil {
+			return err
+		}
+		key := argKeyOf(raw)
+		if err := sc.expect(':'); err != nil {
+			return err
+		}
+		switch key {
+		case keyName:
+			b, ok, err := cr.optString()
+			if err != nil {
+				return err
+			}
+			if ok {
+				a.Name = string(b)
+			}
+		case keyFile:
+			b, ok, err := cr.optString()
+			if err != nil {
+				return err
+			}
+			if ok {
+				a.File, a.HasFile = cr.intern(b), true
+			}
+		case keyFirstLine:
+			err = cr.intNumber(&a.FirstLine, nil, "first_line")
+		case keyLine:
+			err = cr.intNumber(&a.Line, nil, "line")
+		case keyExitLine:
+			err = cr.intNumber(&a.ExitLine, &a.HasExitLine, "exit_line")
+		case keyStartNS:
+			var null bool
+			if null, err = cr.number(&cr.numBuf, "start_ns"); err == nil && !null {
+				a.StartNS, a.HasStartNS = 0, false
+				if ns, perr := strconv.ParseInt(string(cr.numBuf), 10, 64); perr == nil {
+					a.StartNS, a.HasStartNS = ns, true
+				}
+			}
+		case keyC:
+			err = cr.boolean(&a.C)
+		case keyOpen:
+			err = cr.boolean(&a.Open)
+		case keyUnwound:
+			err = cr.boolean(&a.Unwound)
+		default:
+			err = sc.skip(nil)
+		}
+		if err != nil {
+			return err
+		}
+		if end, err := sc.closeMember(); end || err != nil {
+			return err
+		}
+	}
 }
 
 // optString reads a string, or skips a value of another kind (ok false).
@@ -771,24 +912,42 @@ func phaseString(b []byte) string {
 	return string(b)
 }
 
-// number reads a number (or a string holding one, or null) into n.
-func (cr *chromeReader) number(n *json.Number, what string) error {
+// number reads a number (or a string holding one) and keeps its text in
+// *n (in its buffer); null leaves *n as it was and reports null.
+func (cr *chromeReader) number(n *[]byte, what string) (null bool, err error) {
 	if c, _ := cr.sc.peek(); c == '"' {
 		b, err := cr.sc.str()
-		*n = json.Number(b)
-		return err
+		if err == nil {
+			*n = append((*n)[:0], b...)
+		}
+		return false, err
 	}
 	raw, err := cr.sc.scalar()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if string(raw) == "null" {
-		return nil
+		return true, nil
 	}
 	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
-		return fmt.Errorf("%s: want a number, got %q", what, raw)
+		return false, fmt.Errorf("%s: want a number, got %q", what, raw)
 	}
-	*n = json.Number(raw)
+	*n = append((*n)[:0], raw...)
+	return false, nil
+}
+
+// intNumber reads a number as number does into an int (0 when it is not
+// an integer that fits in 32 bits); set, when given, says whether the
+// text was not empty.
+func (cr *chromeReader) intNumber(n *int, set *bool, what string) error {
+	null, err := cr.number(&cr.numBuf, what)
+	if err != nil || null {
+		return err
+	}
+	*n = intArg(cr.numBuf)
+	if set != nil {
+		*set = len(cr.numBuf) > 0
+	}
 	return nil
 }
 
@@ -818,6 +977,18 @@ func (cr *chromeReader) id(c *chromeID) error {
 	if err != nil {
 		return err
 	}
+	if len(raw) > 0 && len(raw) <= 18 {
+		// the common case, digits, without strconv
+		var n int64
+		for _, d := range raw {
+			if d < '0' || d > '9' {
+				return c.UnmarshalJSON(raw)
+			}
+			n = 10*n + int64(d-'0')
+		}
+		c.set, c.n = true, n
+		return nil
+	}
 	return c.UnmarshalJSON(raw)
 }
 
@@ -839,14 +1010,14 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 	switch ev.Ph {
 	case "X", "B", "E":
 	case "M":
-		switch ev.Name {
+		switch cr.eventName(ev) {
 		case "process_name":
 			cr.procName = ev.Args.Name
 			cr.pid(ev)
 			// WriteChrome says here where its times start, so the calls can
 			// be given to the recorder before otherData is read
-			if ns, err := strconv.ParseInt(string(ev.Args.StartNS), 10, 64); err == nil && !cr.shiftSet {
-				cr.shift, cr.shiftSet = ns, true
+			if ev.Args.HasStartNS && !cr.shiftSet {
+				cr.shift, cr.shiftSet = ev.Args.StartNS, true
 			}
 		case "thread_name":
 			th, err := cr.thread(ev)
@@ -871,7 +1042,7 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		return nil
 	default:
 		cr.report.Ignored[ev.Ph]++
-		cr.warn("phase", fmt.Sprintf("unknown phase %q (event %q ignored)", ev.Ph, ev.Name))
+		cr.warn("phase", fmt.Sprintf("unknown phase %q (event %q ignored)", ev.Ph, cr.eventName(ev)))
 		return nil
 	}
 	ts, err := micros(ev.TS)
@@ -897,8 +1068,8 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 			cr.warn("E<B", "an E event before its B (the call is given no duration)")
 		}
 		s.end = max(ts, s.ts)
-		if ev.Args.ExitLine != "" {
-			s.exitLine = int32(intArg(ev.Args.ExitLine))
+		if ev.Args.HasExitLine {
+			s.exitLine = int32(ev.Args.ExitLine)
 		}
 		s.unwound = s.unwound || ev.Args.Unwound
 		// calls already given to the recorder inside it end with it
@@ -912,7 +1083,7 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		ts:      ts,
 		end:     math.MaxInt64,
 		frame:   cr.frame(ev),
-		line:    int32(intArg(ev.Args.Line)),
+		line:    int32(ev.Args.Line),
 		unwound: ev.Args.Unwound,
 	}
 	if !th.begun {
@@ -938,7 +1109,7 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		if s.end < ts { // overflow
 			s.end = math.MaxInt64 - 1
 		}
-		s.exitLine = int32(intArg(ev.Args.ExitLine))
+		s.exitLine = int32(ev.Args.ExitLine)
 	}
 	th.spans = append(th.spans, s)
 	return nil
@@ -980,40 +1151,50 @@ func (cr *chromeReader) thread(ev *chromeEvent) (*chromeThread, error) {
 	return th, nil
 }
 
+// eventName returns the event's name as a string, interned.
+func (cr *chromeReader) eventName(ev *chromeEvent) string {
+	if !ev.nameSet {
+		ev.nameSet = true
+		if ev.named {
+			ev.Name = cr.intern(ev.name)
+		}
+	}
+	return ev.Name
+}
+
 // frame interns the event's function.
 func (cr *chromeReader) frame(ev *chromeEvent) FrameID {
-	if ev.Args.File == nil {
+	if !ev.Args.HasFile {
 		// most events name their frame alone: look the name up once
-		k := nameKey{ev.Name, ev.Args.C}
-		if id, ok := cr.byName[k]; ok {
+		byName := cr.byName
+		if ev.Args.C {
+			byName = cr.byNameC
+		}
+		if id, ok := byName[string(ev.name)]; ok {
 			return id
 		}
 		id := cr.frameOf(ev)
-		if len(cr.byName) < 1<<16 {
-			cr.byName[k] = id
+		if len(byName) < 1<<16 {
+			byName[cr.eventName(ev)] = id
 		}
 		return id
 	}
 	return cr.frameOf(ev)
 }
 
-type nameKey struct {
-	name string
-	c    bool
-}
-
 func (cr *chromeReader) frameOf(ev *chromeEvent) FrameID {
 	var f Frame
-	if ev.Args.File != nil {
-		f = Frame{Func: ev.Name, File: *ev.Args.File, Line: intArg(ev.Args.FirstLine), C: ev.Args.C}
+	name := cr.eventName(ev)
+	if ev.Args.HasFile {
+		f = Frame{Func: name, File: ev.Args.File, Line: ev.Args.FirstLine, C: ev.Args.C}
 		// WriteChrome names Python frames "func (file:line)"
-		if fn, file, line, ok := parseLabel(ev.Name); ok && file == f.File && line == f.Line {
+		if fn, file, line, ok := parseLabel(name); ok && file == f.File && line == f.Line {
 			f.Func = fn
 		}
-	} else if fn, file, line, ok := parseLabel(ev.Name); ok {
+	} else if fn, file, line, ok := parseLabel(name); ok {
 		f = Frame{Func: fn, File: file, Line: line}
 	} else {
-		f = Frame{Func: ev.Name, C: ev.Args.C}
+		f = Frame{Func: name, C: ev.Args.C}
 	}
 	k := frameKey{file: f.File, line: f.Line, fn: f.Func}
 	if id, ok := cr.frameIDs[k]; ok {
@@ -1047,9 +1228,32 @@ func parseLabel(name string) (fn, file string, line int, ok bool) {
 }
 
 // intArg returns a numeric argument as an int, 0 when absent or not an
-// integer that fits.
-func intArg(n json.Number) int {
-	v, err := strconv.ParseInt(string(n), 10, 32)
+// integer that fits in 32 bits.
+func intArg(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	// the common case, a few digits, without strconv
+	neg := b[0] == '-'
+	i := 0
+	if neg {
+		i = 1
+	}
+	if n := len(b) - i; n > 0 && n <= 9 {
+		v := 0
+		for _, c := range b[i:] {
+			if c < '0' || c > '9' {
+				goto slow
+			}
+			v = 10*v + int(c-'0')
+		}
+		if neg {
+			v = -v
+		}
+		return v
+	}
+slow:
+	v, err := strconv.ParseInt(string(b), 10, 32)
 	if err != nil {
 		return 0
 	}
@@ -1057,11 +1261,51 @@ func intArg(n json.Number) int {
 }
 
 // micros converts a µs timestamp to ns exactly for decimal input.
-func micros(n json.Number) (int64, error) {
-	s := string(n)
-	if s == "" {
+func micros(b []byte) (int64, error) {
+	if len(b) == 0 {
 		return 0, nil
 	}
+	// the common case, [-]digits[.digits] with at most 15 whole digits,
+	// without strconv or strings
+	neg := b[0] == '-'
+	i := 0
+	if neg {
+		i = 1
+	}
+	var w int64
+	j := i
+	for j < len(b) && j-i < 15 && b[j] >= '0' && b[j] <= '9' {
+		w = 10*w + int64(b[j]-'0')
+		j++
+	}
+	if j == i || j < len(b) && b[j] != '.' {
+		return microsSlow(string(b))
+	}
+	ns := w * 1000
+	if j < len(b) {
+		var scale int64 = 100
+		for k, c := range b[j+1:] {
+			if c < '0' || c > '9' {
+				return microsSlow(string(b))
+			}
+			switch {
+			case k < 3:
+				ns += int64(c-'0') * scale
+				scale /= 10
+			case k == 3 && c >= '5':
+				ns++ // round half up on the first dropped digit
+			}
+		}
+	}
+	if neg {
+		ns = -ns
+	}
+	return ns, nil
+}
+
+// microsSlow is micros for every other form: exponents, signs, many
+// digits, and what is not a number (an error).
+func microsSlow(s string) (int64, error) {
 	neg := strings.HasPrefix(s, "-")
 	digits := strings.TrimPrefix(s, "-")
 	whole, frac, _ := strings.Cut(digits, ".")

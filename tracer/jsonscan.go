@@ -18,6 +18,9 @@ type jsonScanner struct {
 	pos int   // next byte to read in buf
 	off int64 // input offset of buf[0]
 	err error // the reader's error once it returned one (io.EOF at the end)
+
+	keys  [][]byte // objectFields' key, by nesting level
+	depth int      // objectFields calls under way
 }
 
 // jsonScanBuffer is the scanner's first buffer size; it grows for longer
@@ -77,6 +80,9 @@ func (s *jsonScanner) errEOF() error {
 // peek skips white space and returns the next byte without consuming it;
 // ok is false at the end of the input.
 func (s *jsonScanner) peek() (byte, bool) {
+	if s.pos < len(s.buf) && s.buf[s.pos] > ' ' {
+		return s.buf[s.pos], true // no white space: the common case
+	}
 	for {
 		for s.pos < len(s.buf) {
 			switch c := s.buf[s.pos]; c {
@@ -94,6 +100,10 @@ func (s *jsonScanner) peek() (byte, bool) {
 
 // next consumes and returns the next byte that is not white space.
 func (s *jsonScanner) next() (byte, error) {
+	if s.pos < len(s.buf) && s.buf[s.pos] > ' ' {
+		s.pos++
+		return s.buf[s.pos-1], nil
+	}
 	c, ok := s.peek()
 	if !ok {
 		return 0, s.errEOF()
@@ -121,6 +131,15 @@ func quoteByte(c byte) string {
 	return fmt.Sprintf("0x%02x", c)
 }
 
+// strStop marks the bytes that end str's fast scan of a string: the
+// closing quote, a backslash, control characters and non-ASCII bytes.
+var strStop = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
 // str reads a string; the result aliases the buffer unless it had escapes.
 func (s *jsonScanner) str() ([]byte, error) {
 	c, err := s.next()
@@ -134,6 +153,10 @@ func (s *jsonScanner) str() ([]byte, error) {
 	escaped := false
 	var high byte // the bytes' high bits: 0 for ASCII
 	for i := s.pos; ; i++ {
+		// plain ASCII, the common case, a byte at a time with one test
+		for i < len(s.buf) && !strStop[s.buf[i]] {
+			i++
+		}
 		if i >= len(s.buf) {
 			off := i - start
 			if !s.fill(start - 1) {
@@ -304,6 +327,40 @@ func validScalar(raw []byte) bool {
 	return json.Valid(raw)
 }
 
+// openObject consumes an object's '{' and reports whether the object is
+// empty (its '}' consumed too). With memberKey and closeMember it reads an
+// object as objectFields does, without a callback: for the hottest objects.
+func (s *jsonScanner) openObject() (empty bool, err error) {
+	if err := s.expect('{'); err != nil {
+		return false, err
+	}
+	if c, _ := s.peek(); c == '}' {
+		s.pos++
+		return true, nil
+	}
+	return false, nil
+}
+
+// memberKey reads a member's key; the result aliases the buffer until the
+// next call, so the caller looks at it before it reads the ':'.
+func (s *jsonScanner) memberKey() ([]byte, error) { return s.str() }
+
+// closeMember reads what follows a member's value and reports whether it
+// ended the object.
+func (s *jsonScanner) closeMember() (end bool, err error) {
+	sep, err := s.next()
+	if err != nil {
+		return false, err
+	}
+	if sep == '}' {
+		return true, nil
+	}
+	if sep != ',' {
+		return false, fmt.Errorf("invalid character %s after an object value, want ',' or '}'", quoteByte(sep))
+	}
+	return false, nil
+}
+
 // objectFields calls fn for each key of an object (the reader is before its
 // '{'); fn must consume the value.
 func (s *jsonScanner) objectFields(fn func(key []byte) error) error {
@@ -314,14 +371,22 @@ func (s *jsonScanner) objectFields(fn func(key []byte) error) error {
 		s.pos++
 		return nil
 	}
-	var kb [64]byte
+	// the key aliases the buffer, which the next read may move: keep a
+	// copy, in a buffer of this nesting level (one on the stack would
+	// escape to the heap through fn)
+	level := s.depth
+	if level == len(s.keys) {
+		s.keys = append(s.keys, make([]byte, 0, 64))
+	}
+	s.depth++
+	defer func() { s.depth-- }()
 	for {
 		raw, err := s.str()
 		if err != nil {
 			return err
 		}
-		// the key aliases the buffer, which the next read may move
-		key := append(kb[:0], raw...)
+		s.keys[level] = append(s.keys[level][:0], raw...)
+		key := s.keys[level]
 		if err := s.expect(':'); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strconv"
 	"testing"
 	"testing/iotest"
 
@@ -86,5 +87,28 @@ func FuzzJSONScannerSkip(f *testing.F) {
 				assert.Equal(t, want, got)
 			}
 		})
+	})
+}
+
+// micros and intArg read the common forms without strconv: they give
+// what strconv's reading gives for every input.
+func FuzzNumbers(f *testing.F) {
+	for _, s := range []string{"", "0", "12", "-12", "1.5", "1.2345", "1.2355", "-0.0005", "1e3", "+5", "--5", "1.", ".5", "-", "1.2.3",
+		"123456789012345", "1234567890123456", "4611686018427387", "007", "1_0", "2147483647", "2147483648", "-2147483648", "999999999", "1.23x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotErr := micros([]byte(s))
+		want, wantErr := microsSlow(s)
+		if s == "" {
+			want, wantErr = 0, nil
+		}
+		assert.Equal(t, want, got, "micros(%q)", s)
+		assert.Equal(t, wantErr, gotErr, "micros(%q)", s)
+		v, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			v = 0
+		}
+		assert.Equal(t, int(v), intArg([]byte(s)), "intArg(%q)", s)
 	})
 }
