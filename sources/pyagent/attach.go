@@ -32,6 +32,10 @@ var DetachTimeout = 3 * time.Second
 // or a long sleep. Waiting longer may work.
 var ErrNotRunningBytecode = errors.New("the main thread ran no Python code in time (blocked in join(), a lock, a long sleep or C call?)")
 
+// errNoNativeInject says the native injector cannot be used for this
+// target or platform; gdb may still inject.
+var errNoNativeInject = errors.New("native injection unavailable")
+
 // ErrAlreadyAttached is returned for a pid this process is already
 // tracing.
 var ErrAlreadyAttached = errors.New("already attached")
@@ -44,12 +48,16 @@ type AttachConfig struct {
 	CCalls     bool          // record C calls too
 	PythonHook bool          // use the Python hook even where the C hook builds
 	Timeout    time.Duration // for the main thread to run the injected code (0: AttachTimeout)
+	// Injector is "gdb" to inject with gdb even where the native
+	// injector works; "" picks the native one, falling back to gdb.
+	Injector string
 }
 
-// Attacher traces a running Python process: it injects the agent with gdb
-// through Py_AddPendingCall (the code runs between bytecodes of the main
-// thread, holding the GIL, never while another thread is in the middle of
-// anything), and detaches by asking the agent to remove every hook.
+// Attacher traces a running Python process: it queues the agent with
+// Py_AddPendingCall (the code runs between bytecodes of the main thread,
+// holding the GIL, never while another thread is in the middle of
+// anything), called in the target by the native ptrace injector or by gdb,
+// and detaches by asking the agent to remove every hook.
 type Attacher struct {
 	cfg    AttachConfig
 	interp Interpreter
@@ -88,8 +96,13 @@ func NewAttacher(ctx context.Context, cfg AttachConfig) (*Attacher, error) {
 	if !it.Supported() {
 		return nil, fmt.Errorf("attach to pid %d: it runs Python %s; attaching needs %d.%d or newer", pid, it.Version, MinVersion[0], MinVersion[1])
 	}
-	if _, err := exec.LookPath("gdb"); err != nil {
+	if _, err := exec.LookPath("gdb"); err != nil && (!nativeInject || cfg.Injector == "gdb") {
 		return nil, fmt.Errorf("attach to pid %d: gdb is not installed (apt-get install gdb): it injects the agent", pid)
+	}
+	switch cfg.Injector {
+	case "", "native", "gdb":
+	default:
+		return nil, fmt.Errorf("attach to pid %d: unknown injector %q (native or gdb)", pid, cfg.Injector)
 	}
 	return &Attacher{cfg: cfg, interp: it}, nil
 }
@@ -151,7 +164,7 @@ func (a *Attacher) Run(ctx context.Context, rec tracer.Recorder) error {
 	code := injectCode(dir, sock, hookDir, hookNote, a.cfg.CCalls)
 	// gdb is never interrupted by ctx: killing it in the middle of the
 	// call could leave the target stopped
-	if err := inject(context.Background(), pid, code); err != nil {
+	if err := inject(context.Background(), pid, code, a.cfg.Injector); err != nil {
 		return fmt.Errorf("attach to pid %d: %w", pid, err)
 	}
 
@@ -307,9 +320,24 @@ func cString(s string) string {
 	return b.String()
 }
 
-// inject asks gdb to queue code as a pending call in the target: it runs
-// in the main thread at the next bytecode boundary, with the GIL held.
-func inject(ctx context.Context, pid int, code string) error {
+// inject queues code as a pending call in the target: it runs in the
+// main thread at the next bytecode boundary, with the GIL held. The native
+// injector does it where it can, gdb otherwise.
+func inject(ctx context.Context, pid int, code, injector string) error {
+	if injector != "gdb" {
+		err := injectNative(pid, code)
+		if !errors.Is(err, errNoNativeInject) {
+			return err
+		}
+		if _, lerr := exec.LookPath("gdb"); lerr != nil {
+			return fmt.Errorf("%v, and gdb is not installed (apt-get install gdb)", err)
+		}
+	}
+	return injectGDB(ctx, pid, code)
+}
+
+// injectGDB asks gdb to queue code as a pending call in the target.
+func injectGDB(ctx context.Context, pid int, code string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	call := fmt.Sprintf("call (int)Py_AddPendingCall((int (*)(void *))PyRun_SimpleString, (void *)strdup(%s))", cString(code))
@@ -369,9 +397,9 @@ func (AttachBackend) Info(context.Context) sources.Info {
 	info := sources.Info{
 		Name:    AttachName,
 		Kind:    sources.KindCodeFlow,
-		Summary: "attach to a running Python (3.8+) by pid: gdb queues the agent with Py_AddPendingCall, every thread is traced, Stop detaches and the process runs on",
+		Summary: "attach to a running Python (3.8+) by pid: the agent is queued with Py_AddPendingCall (by ptrace, or gdb), every thread is traced, Stop detaches and the process runs on",
 	}
-	if _, err := exec.LookPath("gdb"); err != nil {
+	if _, err := exec.LookPath("gdb"); err != nil && !nativeInject {
 		info.Reason = "gdb is not installed (apt-get install gdb)"
 		return info
 	}

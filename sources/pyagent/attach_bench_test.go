@@ -65,7 +65,8 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// BenchmarkAttach measures, on a busy two-thread target: the time from
+// BenchmarkAttach measures, on a busy two-thread target, with each
+// injector: the time from
 // Run to the first event (attach), from the cancel to Run's return
 // (detach), and the target's speed (calls per CPU second of its main
 // thread) after detach against before attach (1.00 = back to full speed).
@@ -73,66 +74,72 @@ func BenchmarkAttach(b *testing.B) {
 	if _, err := exec.LookPath("gdb"); err != nil {
 		b.Skip("gdb is not installed")
 	}
+	injectors := []string{"gdb"}
+	if nativeInject {
+		injectors = []string{"native", "gdb"}
+	}
 	for _, it := range benchInterpreters(b) {
-		b.Run(it.Version, func(b *testing.B) {
-			cmd := exec.Command(it.Path, "-c", rateTarget)
-			out, _ := cmd.StdoutPipe()
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-			var r rates
-			ready := make(chan struct{})
-			go func() {
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					if sc.Text() == "ready" {
-						close(ready)
-						continue
-					}
-					if v, err := strconv.ParseFloat(strings.TrimSpace(sc.Text()), 64); err == nil {
-						r.mu.Lock()
-						r.v = append(r.v, v)
-						r.mu.Unlock()
-					}
-				}
-			}()
-			<-ready
-			var attachT, detachT time.Duration
-			var speed float64
-			for range b.N {
-				for n0 := r.len(); r.len() < n0+10; { // ten fresh windows
-					time.Sleep(20 * time.Millisecond)
-				}
-				before := median(r.since(r.len() - 10))
-				a, err := NewAttacher(context.Background(), AttachConfig{PID: cmd.Process.Pid})
-				if err != nil {
+		for _, inj := range injectors {
+			b.Run(it.Version+"/"+inj, func(b *testing.B) {
+				cmd := exec.Command(it.Path, "-c", rateTarget)
+				out, _ := cmd.StdoutPipe()
+				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
 				}
-				tr := tracer.NewTrace(1_000_000)
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				start := time.Now()
-				go func() { done <- a.Run(ctx, tr) }()
-				for tr.Stats().Events == 0 {
-					time.Sleep(time.Millisecond)
+				defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+				var r rates
+				ready := make(chan struct{})
+				go func() {
+					sc := bufio.NewScanner(out)
+					for sc.Scan() {
+						if sc.Text() == "ready" {
+							close(ready)
+							continue
+						}
+						if v, err := strconv.ParseFloat(strings.TrimSpace(sc.Text()), 64); err == nil {
+							r.mu.Lock()
+							r.v = append(r.v, v)
+							r.mu.Unlock()
+						}
+					}
+				}()
+				<-ready
+				var attachT, detachT time.Duration
+				var speed float64
+				for range b.N {
+					for n0 := r.len(); r.len() < n0+10; { // ten fresh windows
+						time.Sleep(20 * time.Millisecond)
+					}
+					before := median(r.since(r.len() - 10))
+					a, err := NewAttacher(context.Background(), AttachConfig{PID: cmd.Process.Pid, Injector: inj})
+					if err != nil {
+						b.Fatal(err)
+					}
+					tr := tracer.NewTrace(1_000_000)
+					ctx, cancel := context.WithCancel(context.Background())
+					done := make(chan error, 1)
+					start := time.Now()
+					go func() { done <- a.Run(ctx, tr) }()
+					for tr.Stats().Events == 0 {
+						time.Sleep(time.Millisecond)
+					}
+					attachT += time.Since(start)
+					time.Sleep(time.Second)
+					start = time.Now()
+					cancel()
+					<-done
+					detachT += time.Since(start)
+					n := r.len()
+					for r.len() < n+11 {
+						time.Sleep(20 * time.Millisecond)
+					}
+					after := median(r.since(n + 1)[:10]) // skip the window the detach fell in
+					speed += after / before
 				}
-				attachT += time.Since(start)
-				time.Sleep(time.Second)
-				start = time.Now()
-				cancel()
-				<-done
-				detachT += time.Since(start)
-				n := r.len()
-				for r.len() < n+11 {
-					time.Sleep(20 * time.Millisecond)
-				}
-				after := median(r.since(n + 1)[:10]) // skip the window the detach fell in
-				speed += after / before
-			}
-			b.ReportMetric(float64(attachT.Milliseconds())/float64(b.N), "ms-attach")
-			b.ReportMetric(float64(detachT.Milliseconds())/float64(b.N), "ms-detach")
-			b.ReportMetric(speed/float64(b.N), "speed-after/before")
-		})
+				b.ReportMetric(float64(attachT.Milliseconds())/float64(b.N), "ms-attach")
+				b.ReportMetric(float64(detachT.Milliseconds())/float64(b.N), "ms-detach")
+				b.ReportMetric(speed/float64(b.N), "speed-after/before")
+			})
+		}
 	}
 }

@@ -15,10 +15,10 @@ import (
 	"flowscape/tracer"
 )
 
-// canAttach skips where gdb is missing or ptrace is not allowed.
+// canAttach skips where no injector works or ptrace is not allowed.
 func canAttach(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("gdb"); err != nil {
+	if _, err := exec.LookPath("gdb"); err != nil && !nativeInject {
 		t.Skip("gdb is not installed (apt-get install gdb)")
 	}
 	if os.Geteuid() != 0 && ptraceScope() != "0" {
@@ -143,16 +143,32 @@ func (tg *target) producing(t *testing.T, d time.Duration) {
 
 // attachFor attaches to pid, traces until the trace has events from want
 // threads (or 15 s), detaches and returns the trace.
-func attachFor(t *testing.T, pid int, want int) *tracer.Trace {
+func attachFor(t *testing.T, pid int, want int, injector string) *tracer.Trace {
 	t.Helper()
-	return attachWhile(t, pid, want, nil)
+	return attachWhile(t, pid, want, injector, nil)
+}
+
+// injectors are the injectors to test here: the native one (where the
+// platform has it) and gdb (where it is installed).
+func injectors(t *testing.T) []string {
+	var out []string
+	if nativeInject {
+		out = append(out, "native")
+	}
+	if _, err := exec.LookPath("gdb"); err == nil {
+		out = append(out, "gdb")
+	}
+	if len(out) == 0 {
+		t.Skip("no injector: gdb is not installed")
+	}
+	return out
 }
 
 // attachWhile is attachFor that calls during (when not nil) while attached,
 // once events came from want threads.
-func attachWhile(t *testing.T, pid int, want int, during func()) *tracer.Trace {
+func attachWhile(t *testing.T, pid int, want int, injector string, during func()) *tracer.Trace {
 	t.Helper()
-	a, err := NewAttacher(context.Background(), AttachConfig{PID: pid})
+	a, err := NewAttacher(context.Background(), AttachConfig{PID: pid, Injector: injector})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,52 +215,131 @@ func threadsWithCalls(tr *tracer.Trace) int {
 	return n
 }
 
-// On every Python here: attach to a busy three-thread program, see calls
-// from every thread, detach, and the program runs on.
+// On every Python here, with each injector: attach to a busy three-thread
+// program, see calls from every thread, detach, and the program runs on.
 func TestAttachAllThreadsAndDetach(t *testing.T) {
 	canAttach(t)
 	for _, it := range allPythons(t) {
-		t.Run(it.Version, func(t *testing.T) {
-			tg := startTarget(t, it.Path, busyTarget)
-			tr := attachWhile(t, tg.cmd.Process.Pid, 3, func() {
-				// while attached every thread is hooked
-				state := tg.hookState(t, time.Second)
+		for _, inj := range injectors(t) {
+			t.Run(it.Version+"/"+inj, func(t *testing.T) {
+				tg := startTarget(t, it.Path, busyTarget)
+				tr := attachWhile(t, tg.cmd.Process.Pid, 3, inj, func() {
+					// while attached every thread is hooked
+					state := tg.hookState(t, time.Second)
+					for _, name := range []string{"main", "w0", "w1"} {
+						if state[name] != "True" {
+							t.Errorf("attached, thread %s says hooked=%q", name, state[name])
+						}
+					}
+				})
+				if got := threadsWithCalls(tr); got != 3 {
+					t.Errorf("calls of work() from %d threads, want 3", got)
+				}
+				if info := tr.Info(); info.PID != tg.cmd.Process.Pid || info.Mode == "" {
+					t.Errorf("process info %+v", info)
+				}
+				tg.producing(t, 5*time.Second)
+				// every thread runs on unhooked
+				state := tg.hookState(t, 2*time.Second)
 				for _, name := range []string{"main", "w0", "w1"} {
-					if state[name] != "True" {
-						t.Errorf("attached, thread %s says hooked=%q", name, state[name])
+					if state[name] != "False" {
+						t.Errorf("after detach, thread %s says hooked=%q", name, state[name])
 					}
 				}
 			})
-			if got := threadsWithCalls(tr); got != 3 {
-				t.Errorf("calls of work() from %d threads, want 3", got)
-			}
-			if info := tr.Info(); info.PID != tg.cmd.Process.Pid || info.Mode == "" {
-				t.Errorf("process info %+v", info)
-			}
-			tg.producing(t, 5*time.Second)
-			// every thread runs on unhooked
-			state := tg.hookState(t, 2*time.Second)
-			for _, name := range []string{"main", "w0", "w1"} {
-				if state[name] != "False" {
-					t.Errorf("after detach, thread %s says hooked=%q", name, state[name])
+		}
+	}
+}
+
+// Twenty attach/detach cycles on one target with each injector: no hang,
+// and it runs on.
+func TestAttachDetachCycles(t *testing.T) {
+	canAttach(t)
+	it := anyPython(t)
+	for _, inj := range injectors(t) {
+		t.Run(inj, func(t *testing.T) {
+			tg := startTarget(t, it.Path, busyTarget)
+			for i := range 20 {
+				tr := attachFor(t, tg.cmd.Process.Pid, 1, inj)
+				if threadsWithCalls(tr) == 0 {
+					t.Fatalf("cycle %d: no calls recorded", i)
 				}
 			}
+			tg.producing(t, 5*time.Second)
 		})
 	}
 }
 
-// Twenty attach/detach cycles on one target: no hang, and it runs on.
-func TestAttachDetachCycles(t *testing.T) {
+// stateTarget's main thread checks, over and over, a floating-point sum
+// computed in C (its vector registers live while the injector interrupts
+// it), short sleeps (system calls interrupted and restarted) and reads of
+// a pipe a worker fills: it prints "bad ..." on any wrong answer.
+const stateTarget = `import math, os, threading, time
+vals = [i * 0.37 for i in range(2000)]
+want = math.fsum(vals)
+r, w = os.pipe()
+def feeder():
+    while True:
+        os.write(w, b"0123456789")
+        time.sleep(0.0003)
+def work():
+    return math.fsum(vals)
+threading.Thread(target=feeder, daemon=True).start()
+print("ready", flush=True)
+k = 0
+while True:
+    if work() != want or sum(x * 2.0 for x in vals[:50]) != 2.0 * sum(vals[:50]):
+        print("bad sum", k, flush=True)
+    t0 = time.monotonic()
+    time.sleep(0.0002)
+    if time.monotonic() - t0 < 0.0002:
+        print("bad sleep", k, flush=True)
+    if len(os.read(r, 10)) == 0:
+        print("bad read", k, flush=True)
+    k += 1
+    if k % 500 == 0:
+        print("ok", k, flush=True)
+`
+
+// The injector puts the main thread back exactly as it was: registers,
+// vector registers and interrupted system calls. Thirty attach/detach
+// cycles, and the program's own checks never fail.
+func TestAttachKeepsTheTargetsState(t *testing.T) {
 	canAttach(t)
 	it := anyPython(t)
-	tg := startTarget(t, it.Path, busyTarget)
-	for i := range 20 {
-		tr := attachFor(t, tg.cmd.Process.Pid, 1)
-		if threadsWithCalls(tr) == 0 {
-			t.Fatalf("cycle %d: no calls recorded", i)
-		}
+	for _, inj := range injectors(t) {
+		t.Run(inj, func(t *testing.T) {
+			var out syncBuffer
+			cmd := exec.Command(it.Path, script(t, stateTarget))
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+			for !strings.Contains(out.String(), "ready") {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cycles := 30
+			if inj == "gdb" {
+				cycles = 5 // gdb takes ≈ 0.3 s a cycle
+			}
+			for range cycles {
+				attachFor(t, cmd.Process.Pid, 1, inj)
+			}
+			n := strings.Count(out.String(), "ok")
+			deadline := time.Now().Add(5 * time.Second)
+			for strings.Count(out.String(), "ok") == n && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			text := out.String()
+			if strings.Count(text, "ok") == n {
+				t.Errorf("the target stopped making progress after %d cycles: %s", cycles, lastLines(text, 5))
+			}
+			if strings.Contains(text, "bad") {
+				t.Errorf("the target saw wrong results: %s", lastLines(text, 5))
+			}
+		})
 	}
-	tg.producing(t, 5*time.Second)
 }
 
 func TestAttachBadTargets(t *testing.T) {
