@@ -96,7 +96,7 @@ typedef struct {
 static slot *ctab;
 static size_t ctab_cap, ctab_n;
 
-/* Thread ids seen since the last drain, for the thread announcements. */
+/* Thread ids seen since the last take(), for the thread announcements. */
 static uint32_t tids_seen[64];
 static int ntids_seen;
 
@@ -645,42 +645,6 @@ h_write(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* drain() -> (codes, cfuncs, tids, record or None): what was recorded since
- * the last drain. codes and cfuncs are [(id, object)] to announce first;
- * record is a whole "E" record, header included. */
-static PyObject *
-h_drain(PyObject *self, PyObject *noargs)
-{
-    PyObject *p = pending();
-    if (p == NULL) {
-        return NULL;
-    }
-    PyObject *batch = Py_None;
-    Py_INCREF(batch);
-    size_t n = nbuf;
-    if (n > 0) {
-        Py_DECREF(batch);
-        batch = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(10 + 21 * n));
-        if (batch == NULL) {
-            Py_DECREF(p);
-            return NULL;
-        }
-        calib to = calibrate();
-        to_ns(buf, n, cal_last, to);
-        cal_last = to;
-        encode(buf, n, (unsigned char *)PyBytes_AS_STRING(batch));
-        nbuf = 0;
-        if (capbuf > (1u << 20)) { /* give a burst's memory back */
-            free(buf);
-            buf = NULL;
-            capbuf = 0;
-        }
-    }
-    PyObject *out = Py_BuildValue("(OOON)", PyTuple_GET_ITEM(p, 0), PyTuple_GET_ITEM(p, 1), PyTuple_GET_ITEM(p, 2), batch);
-    Py_DECREF(p);
-    return out;
-}
-
 static PyObject *
 h_dropped(PyObject *self, PyObject *noargs)
 {
@@ -798,7 +762,6 @@ static PyMethodDef methods[] = {
     {"install_all", h_install_all, METH_NOARGS, "set the hook in every thread"},
     {"uninstall_all", h_uninstall_all, METH_NOARGS, "remove the hook from every thread"},
     {"record", h_record, METH_VARARGS, "record(frame, kind)"},
-    {"drain", h_drain, METH_NOARGS, "drain() -> (codes, cfuncs, tids, record or None)"},
     {"take", h_take, METH_NOARGS, "take() -> (codes, cfuncs, tids, n): swap buffers; write() sends the n events"},
     {"write", h_write, METH_VARARGS, "write(fd): send the taken events, without the GIL"},
     {"dropped", h_dropped, METH_NOARGS, "events dropped because the buffer was full"},
