@@ -86,8 +86,15 @@ func NewAttacher(ctx context.Context, cfg AttachConfig) (*Attacher, error) {
 		}
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if errors.Is(err, os.ErrPermission) {
+		// the kernel guards the link as it guards ptrace
+		return nil, fmt.Errorf("attach to pid %d: %w", pid, ptraceDenied())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("attach to pid %d: cannot read its executable: %w", pid, err)
+	}
+	if tracer := tracerOf(pid); tracer != "" {
+		return nil, fmt.Errorf("attach to pid %d: it is being traced by %s, and a process has one tracer at a time: detach that one first", pid, tracer)
 	}
 	it, err := Probe(ctx, exe)
 	if err != nil {
@@ -353,7 +360,7 @@ func injectGDB(ctx context.Context, pid int, code string) error {
 	text := out.String()
 	switch {
 	case strings.Contains(text, "ptrace: Operation not permitted"):
-		return fmt.Errorf("ptrace was denied: run as root or with CAP_SYS_PTRACE, or allow it with sysctl kernel.yama.ptrace_scope=0 (it is %s here)", ptraceScope())
+		return ptraceDenied()
 	case strings.Contains(text, "No such process"):
 		return errors.New("no such process")
 	case strings.Contains(text, "No symbol \"Py_AddPendingCall\""), strings.Contains(text, "No symbol table is loaded"):
@@ -366,6 +373,30 @@ func injectGDB(ctx context.Context, pid int, code string) error {
 		return fmt.Errorf("Py_AddPendingCall did not queue the agent: %s", lastLines(text, 4))
 	}
 	return nil
+}
+
+// tracerOf names the process ptracing pid ("123 (strace)"), or "".
+func tracerOf(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "TracerPid:"); ok {
+			v = strings.TrimSpace(v)
+			if v == "" || v == "0" {
+				return ""
+			}
+			comm, _ := os.ReadFile("/proc/" + v + "/comm")
+			return fmt.Sprintf("process %s (%s)", v, strings.TrimSpace(string(comm)))
+		}
+	}
+	return ""
+}
+
+// ptraceDenied says what to do when the kernel refuses ptrace.
+func ptraceDenied() error {
+	return fmt.Errorf("ptrace was denied: run as root or with CAP_SYS_PTRACE, or allow it with sysctl kernel.yama.ptrace_scope=0 (it is %s here); a process that made itself not dumpable can be traced only with CAP_SYS_PTRACE", ptraceScope())
 }
 
 func ptraceScope() string {

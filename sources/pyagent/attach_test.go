@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -506,4 +510,109 @@ func TestAttachPauseResume(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A process this user may not ptrace (here: not dumpable, attached by
+// nobody): the attach fails with a message that says what to do, and the
+// process runs on.
+func TestAttachDeniedSaysWhy(t *testing.T) {
+	if pid := os.Getenv("FLOWSCAPE_TEST_DENIED_PID"); pid != "" {
+		// the child, run as nobody: try, and print what it says
+		n, _ := strconv.Atoi(pid)
+		a, err := NewAttacher(context.Background(), AttachConfig{PID: n, Timeout: 2 * time.Second})
+		if err == nil {
+			err = a.Run(context.Background(), tracer.NewTrace(0))
+		}
+		fmt.Printf("ERROR: %v\n", err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the target and the attacher as nobody")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv is not installed (util-linux)")
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("no /usr/bin/python3 that nobody may run")
+	}
+	tmp := t.TempDir()
+	for _, d := range []string{filepath.Dir(tmp), tmp} { // nobody must reach it
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// PR_SET_DUMPABLE 0: only a process with CAP_SYS_PTRACE may trace it
+	target := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c",
+		`import ctypes, sys, time
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+def tick(): time.sleep(0.01)
+print("ready", flush=True)
+while True:
+    tick()
+`)
+	var tout syncBuffer
+	target.Stdout, target.Stderr = &tout, &tout
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = target.Process.Kill(); _ = target.Wait() }()
+	for !strings.Contains(tout.String(), "ready") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(tmp, "pyagent.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+		"env", "TMPDIR="+tmp, "HOME=/nonexistent", "FLOWSCAPE_TEST_DENIED_PID="+strconv.Itoa(target.Process.Pid),
+		bin, "-test.run", "^TestAttachDeniedSaysWhy$", "-test.count=1")
+	cmd.Dir = tmp
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{"ptrace was denied", "CAP_SYS_PTRACE", "kernel.yama.ptrace_scope"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the message does not say %q: %s", want, lastLines(text, 3))
+		}
+	}
+	if syscall.Kill(target.Process.Pid, 0) != nil {
+		t.Fatal("the target died")
+	}
+}
+
+// A process another tracer holds (strace here, gdb or a debugger alike):
+// refused with a message naming it, and the process runs on.
+func TestAttachAlreadyTracedByAnother(t *testing.T) {
+	canAttach(t)
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("strace is not installed")
+	}
+	it := anyPython(t)
+	tg := startTarget(t, it.Path, busyTarget)
+	st := exec.Command(strace, "-f", "-qq", "-e", "trace=none", "-p", strconv.Itoa(tg.cmd.Process.Pid))
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Process.Kill(); _ = st.Wait() }()
+	for tracerOf(tg.cmd.Process.Pid) == "" {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = NewAttacher(context.Background(), AttachConfig{PID: tg.cmd.Process.Pid})
+	if err == nil || !strings.Contains(err.Error(), "(strace)") {
+		t.Errorf("err = %v, want it to name strace", err)
+	}
+	tg.producing(t, 5*time.Second)
 }

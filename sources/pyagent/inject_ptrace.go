@@ -48,6 +48,10 @@ const nativeInject = true
 // injectNative queues code as a pending call in the target.
 func injectNative(pid int, code string) error {
 	syms, err := findSymbols(pid)
+	if errors.Is(err, os.ErrPermission) {
+		// its memory map is closed to this user: so is ptrace
+		return ptraceError(syscall.EPERM)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", errNoNativeInject, err)
 	}
@@ -255,7 +259,7 @@ func setXState(pid int, state []byte) error {
 func ptraceError(e syscall.Errno) error {
 	switch e {
 	case syscall.EPERM:
-		return fmt.Errorf("ptrace was denied: run as root or with CAP_SYS_PTRACE, or allow it with sysctl kernel.yama.ptrace_scope=0 (it is %s here)", ptraceScope())
+		return ptraceDenied()
 	case syscall.ESRCH:
 		return errors.New("no such process")
 	}
