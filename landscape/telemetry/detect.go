@@ -53,7 +53,7 @@ type Config struct {
 	// score infinitely on its first change. Floors overrides it per metric.
 	Floor  float64
 	Floors map[string]float64
-	// Use turns detectors off: a nil map uses all three.
+	// Use turns detectors off: a nil map uses all four.
 	Use map[string]bool
 	// Capacity is the number of points kept per series.
 	Capacity int
@@ -62,13 +62,21 @@ type Config struct {
 	// rate, so that an anomaly that lasts stays visible for a while yet a
 	// lasting change of level becomes the new normal. 0 or 1: no slowing.
 	Relearn int
+	// The CUSUM sums deviations from Holt-Winters' forecast when Period is
+	// set (from when it is ready), otherwise from a slow mean of its own
+	// with smoothing CusumAlpha, in standard deviations less the allowance
+	// CusumK, and scores Warn when a sum reaches CusumH (see CUSUM).
+	// Smaller CusumK and CusumH see smaller shifts, sooner, and raise
+	// more false alarms.
+	CusumK, CusumH, CusumAlpha float64
 }
 
 // Detector names for Config.Use.
 const (
-	DetMAD  = "mad"
-	DetEWMA = "ewma"
-	DetHW   = "holt-winters"
+	DetMAD   = "mad"
+	DetEWMA  = "ewma"
+	DetHW    = "holt-winters"
+	DetCUSUM = "cusum"
 )
 
 // DefaultConfig suits series sampled every few seconds with no known
@@ -79,6 +87,7 @@ func DefaultConfig() Config {
 		HWAlpha: 0.02, HWBeta: 0, HWGamma: 0.2, HWDev: 0.01,
 		Warn: 4, Crit: 8, K: 3, N: 5,
 		Floor: 1e-6, Capacity: 900, Relearn: 3,
+		CusumK: 1.5, CusumH: 4, CusumAlpha: 0.02,
 	}
 }
 
@@ -370,18 +379,31 @@ const (
 // Detector runs the enabled detectors on one series, one value at a time,
 // and confirms alarms k-of-n.
 type Detector struct {
-	cfg   *Config
-	mad   *MAD
-	ewma  *EWMA
-	hw    *HoltWinters
-	hits  uint64 // bit 0 is the newest sample: its score was ≥ Warn
-	crits uint64 // …≥ Crit
-	mask  uint64
-	held  int // hits since the MAD window last learnt one
+	cfg  *Config
+	mad  *MAD
+	ewma *EWMA
+	hw   *HoltWinters
+	// The CUSUM (when useCusum) and its reference without Holt-Winters
+	// (when useSlow), in the struct to spare a load per value.
+	cusum             CUSUM
+	slow              slowMean
+	useCusum, useSlow bool
+	floor             float64
+	hits              uint64 // bit 0 is the newest sample: its score was ≥ Warn
+	crits             uint64 // …≥ Crit
+	mask              uint64
+	held              int // hits since the MAD window last learnt one
 	// The MAD window holds residuals from a fast level-and-trend (Holt)
 	// forecast, so that a season or a trend does not widen it.
 	level, trend float64
 	seen         int
+	// The last good reference, from before the last hit (see refState).
+	good    refState
+	goodAge int        // values learnt since good was taken
+	away    bool       // a hit since good was taken
+	quiet   int        // values without a hit since the last one, while away
+	back    [3]float64 // the last deviations from good's forecast, while away
+	nback   int
 }
 
 // Baseline smoothing for the MAD window's residuals.
@@ -393,7 +415,7 @@ const (
 // NewDetector returns a detector for metric with cfg (which it keeps).
 func NewDetector(cfg *Config, metric string) *Detector {
 	fl := cfg.floor(metric)
-	d := &Detector{cfg: cfg}
+	d := &Detector{cfg: cfg, floor: fl}
 	if cfg.use(DetMAD) {
 		d.mad = NewMAD(cfg.Window, fl)
 	}
@@ -403,18 +425,29 @@ func NewDetector(cfg *Config, metric string) *Detector {
 	if cfg.use(DetHW) && cfg.Period > 1 {
 		d.hw = NewHoltWinters(cfg.Period, cfg.HWAlpha, cfg.HWBeta, cfg.HWGamma, cfg.HWDev, fl)
 	}
+	if cfg.use(DetCUSUM) && cfg.CusumH > 0 {
+		d.cusum, d.useCusum = *NewCUSUM(cfg.CusumK, cfg.CusumH), true
+		if d.hw == nil {
+			a := cfg.CusumAlpha
+			if a <= 0 || a > 1 {
+				a = 0.02
+			}
+			d.slow, d.useSlow = slowMean{alpha: a}, true
+		}
+	}
 	n := min(max(cfg.N, 1), 64)
 	d.mask = ^uint64(0) >> (64 - n)
 	return d
 }
 
 // Scores is what each detector said about one value (0: not ready or off).
+// The CUSUM's is Warn times its larger sum over CusumH.
 type Scores struct {
-	MAD, EWMA, HW float64
+	MAD, EWMA, HW, CUSUM float64
 }
 
-// Max is the largest of the three.
-func (s Scores) Max() float64 { return max(s.MAD, s.EWMA, s.HW) }
+// Max is the largest of the four.
+func (s Scores) Max() float64 { return max(s.MAD, s.EWMA, s.HW, s.CUSUM) }
 
 // Step scores x, learns it and returns the combined score (the largest of
 // the detectors') and the confirmed level.
@@ -426,6 +459,11 @@ func (d *Detector) Step(x float64) (float64, Level) {
 // Observe scores and learns x, returning every detector's score.
 func (d *Detector) Observe(x float64) Scores {
 	var sc Scores
+	ref, sd, refOK := d.reference()
+	if refOK && d.away && d.returned(x, sd) {
+		d.restore()
+		ref, sd, _ = d.reference()
+	}
 	var med, scale float64
 	r := x - (d.level + d.trend)
 	if d.mad != nil && d.mad.Ready() {
@@ -438,6 +476,10 @@ func (d *Detector) Observe(x float64) Scores {
 	}
 	if d.hw != nil {
 		sc.HW = d.hw.Score(x)
+	}
+	if refOK && d.useCusum {
+		d.cusum.Add((x - ref) / sd)
+		sc.CUSUM = d.cusum.Score(d.cfg.Warn)
 	}
 	clip, rate := d.cfg.Warn, 1.0
 	hit := clip > 0 && sc.Max() >= clip
@@ -465,6 +507,10 @@ func (d *Detector) Observe(x float64) Scores {
 	if d.hw != nil {
 		d.hw.add(x, clip, rate)
 	}
+	if d.useSlow {
+		d.slow.add(x, clip, d.floor, rate)
+	}
+	d.keepGood(hit && refOK)
 	s := sc.Max()
 	d.hits <<= 1
 	d.crits <<= 1
@@ -475,6 +521,121 @@ func (d *Detector) Observe(x float64) Scores {
 		d.crits |= 1
 	}
 	return sc
+}
+
+// reference is the forecast of x the CUSUM measures from and its
+// standard deviation: Holt-Winters' when there is a season, otherwise the
+// slow mean's (ok false until it is ready, or without either).
+func (d *Detector) reference() (f, sd float64, ok bool) {
+	switch {
+	case d.hw != nil:
+		if !d.hw.Ready() {
+			return 0, 0, false
+		}
+		f, sd = d.hw.Forecast()
+		return f, sd, true
+	case d.useSlow && d.slow.ready():
+		f, sd = d.slow.stats()
+		return f, max(sd, d.floor), true
+	}
+	return 0, 0, false
+}
+
+// The last good reference (Detector.good) is what the slow reference
+// (Holt-Winters' or the slow mean's) had learnt before the last hit: its
+// level and trend. It is taken after every value while no hit
+// has come since, and put back when the values come back to its forecast
+// after a hit, so that what the detectors learnt of an anomaly, slowly as
+// they do while it lasts, is not taken for a change the other way when it
+// ends. Values that stay away from it without a hit for a MAD window are
+// the new normal.
+type refState struct {
+	level, trend float64 // Holt-Winters' or the slow mean's
+}
+
+// The return to normal: while away, when the mean deviation of the last
+// len(Detector.back) values (the one being observed included) from the
+// last good reference's forecast is within returnTol standard deviations,
+// the good reference is put back before the value is scored.
+const returnTol = 1
+
+func (d *Detector) refState() refState {
+	if d.hw != nil {
+		return refState{d.hw.level, d.hw.trend}
+	}
+	if d.useSlow {
+		return refState{level: d.slow.mean}
+	}
+	return refState{}
+}
+
+// returned records x's deviation from the last good reference's forecast
+// and reports whether the values have come back to it.
+func (d *Detector) returned(x, sd float64) bool {
+	f := d.good.level + float64(d.goodAge+1)*d.good.trend
+	if d.hw != nil {
+		f += d.hw.season[d.hw.i]
+	}
+	d.back[d.nback%len(d.back)] = (x - f) / sd
+	d.nback++
+	if d.nback < len(d.back) {
+		return false
+	}
+	var m float64
+	for _, z := range d.back {
+		m += z
+	}
+	return math.Abs(m/float64(len(d.back))) <= returnTol
+}
+
+// restore puts the last good reference back, moved on by its trend, and
+// clears the CUSUM's sums. The EWMA's mean and the MAD baseline, which
+// follow a season where there is one, are set to the reference's
+// forecast of the value being observed (the baseline keeping its trend).
+func (d *Detector) restore() {
+	g, n := d.good, float64(d.goodAge)
+	var f float64
+	if d.hw != nil {
+		h := d.hw
+		h.level, h.trend = g.level+n*g.trend, g.trend
+		f = h.level + h.trend + h.season[h.i]
+	} else {
+		d.slow.mean = g.level
+		f = g.level
+	}
+	if d.ewma != nil && d.ewma.n > 0 {
+		d.ewma.mean = f
+	}
+	if d.mad != nil && d.seen > 2 {
+		d.level = f - d.trend
+	}
+	if d.useCusum {
+		d.cusum.Reset()
+	}
+	d.away = false
+	d.good, d.goodAge = d.refState(), 0
+}
+
+// keepGood updates the last good reference after a value was learnt.
+func (d *Detector) keepGood(hit bool) {
+	if d.hw == nil && !d.useSlow {
+		return
+	}
+	d.goodAge++
+	switch {
+	case hit:
+		if !d.away {
+			d.away, d.nback = true, 0
+		}
+		d.quiet = 0
+	case d.away:
+		if d.quiet++; d.quiet >= max(d.cfg.Window, 1) {
+			d.away = false
+		}
+	}
+	if !d.away {
+		d.good, d.goodAge = d.refState(), 0
+	}
 }
 
 // baseline learns x into the Holt forecast the MAD residuals come from.

@@ -2,7 +2,8 @@
 // metric) joined to nodes by explicit keys (hostname, cpu index, device
 // name or MAC, cgroup, OpenStack UUID), streaming anomaly detection per
 // series (robust median/MAD z-score, EWMA, Holt-Winters with a deviation
-// band, k-of-n confirmation), scores rolled up to nodes, impact propagated
+// band, a CUSUM for small lasting shifts and slow drifts, k-of-n
+// confirmation), scores rolled up to nodes, impact propagated
 // along dependency edges, and the anomalous nodes ranked as likely root
 // causes. It also holds the evaluation on generated landscapes with
 // injected faults.
