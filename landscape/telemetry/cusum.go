@@ -50,10 +50,13 @@ func (c *CUSUM) Score(warn float64) float64 { return warn * max(c.hi, c.lo) / c.
 // Reset sets both sums to 0.
 func (c *CUSUM) Reset() { c.hi, c.lo = 0, 0 }
 
-// Decay lowers both sums as n values exactly on the reference would.
-func (c *CUSUM) Decay(n int) {
-	c.hi = max(0, c.hi-float64(n)*c.K)
-	c.lo = max(0, c.lo-float64(n)*c.K)
+// Keep multiplies both sums by f, the share of the reference still known
+// after a gap: the evidence gathered against a reference that has mostly
+// been forgotten goes with it.
+func (c *CUSUM) Keep(f float64) {
+	f = min(max(f, 0), 1)
+	c.hi *= f
+	c.lo *= f
 }
 
 // slowMean is the reference of the CUSUM when there is no Holt-Winters
@@ -71,8 +74,9 @@ func (m *slowMean) stats() (mean, sd float64) { return m.mean, math.Sqrt(m.v) }
 
 // add learns x at rate times the usual smoothing, clipped to clip standard
 // deviations (when ready and clip > 0); below rate 1 the variance is left
-// as it is.
-func (m *slowMean) add(x, clip, floor, rate float64) {
+// as it is. The mean learns at lrate times that besides, the variance not
+// at all unless lrate is 1 (see Detector.gapRate).
+func (m *slowMean) add(x, clip, floor, rate, lrate float64) {
 	m.n++
 	a := max(m.alpha, 1/float64(m.n))
 	if m.n == 1 {
@@ -84,8 +88,8 @@ func (m *slowMean) add(x, clip, floor, rate float64) {
 		x = min(max(x, m.mean-clip*sd), m.mean+clip*sd)
 	}
 	d := x - m.mean
-	m.mean += rate * a * d
-	if rate >= 1 {
+	m.mean += min(rate*lrate*a, 1) * d
+	if rate >= 1 && lrate == 1 {
 		m.v = (1 - a) * (m.v + a*d*d)
 	}
 }

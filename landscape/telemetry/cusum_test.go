@@ -36,9 +36,9 @@ func TestCUSUMSums(t *testing.T) {
 	c.Add(3)
 	c.Add(-3)
 	c.Add(-3) // hi 0, lo 2+2 = 4
-	c.Decay(3)
+	c.Keep(0.25)
 	if hi, lo := c.Sums(); hi != 0 || lo != 1 {
-		t.Errorf("after Decay(3): %v, %v; want 0, 1", hi, lo)
+		t.Errorf("after Keep(0.25): %v, %v; want 0, 1", hi, lo)
 	}
 }
 

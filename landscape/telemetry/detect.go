@@ -69,6 +69,11 @@ type Config struct {
 	// Smaller CusumK and CusumH see smaller shifts, sooner, and raise
 	// more false alarms.
 	CusumK, CusumH, CusumAlpha float64
+	// Gap is how many of a series' usual steps between two values make a
+	// gap (the machine slept, a file has hours missing): the detectors
+	// move on over it (see Detector.Skip) and the value after it is not
+	// scored. 1 or less: DefaultConfig's.
+	Gap float64
 }
 
 // Detector names for Config.Use.
@@ -88,6 +93,7 @@ func DefaultConfig() Config {
 		Warn: 4, Crit: 8, K: 3, N: 5,
 		Floor: 1e-6, Capacity: 900, Relearn: 3,
 		CusumK: 1.5, CusumH: 4, CusumAlpha: 0.02,
+		Gap: 5,
 	}
 }
 
@@ -243,11 +249,12 @@ func (e *EWMA) Score(x float64) float64 {
 // Add updates mean and variance with x, clipped to clip standard
 // deviations from the mean (clip ≤ 0: not clipped) so that an anomaly
 // is learnt slowly rather than at once.
-func (e *EWMA) Add(x, clip float64) { e.add(x, clip, 1) }
+func (e *EWMA) Add(x, clip float64) { e.add(x, clip, 1, 1) }
 
 // add learns x at rate times the usual smoothing; below 1 the variance is
-// left as it is.
-func (e *EWMA) add(x, clip, rate float64) {
+// left as it is. The mean learns at lrate times that besides, the
+// variance not at all unless lrate is 1 (see Detector.gapRate).
+func (e *EWMA) add(x, clip, rate, lrate float64) {
 	e.n++
 	if e.n == 1 {
 		e.mean = x
@@ -258,8 +265,8 @@ func (e *EWMA) add(x, clip, rate float64) {
 		x = min(max(x, e.mean-clip*sd), e.mean+clip*sd)
 	}
 	d := x - e.mean
-	e.mean += rate * e.Alpha * d
-	if rate >= 1 {
+	e.mean += min(rate*lrate*e.Alpha, 1) * d
+	if rate >= 1 && lrate == 1 {
 		e.v = (1 - e.Alpha) * (e.v + e.Alpha*d*d)
 	}
 }
@@ -306,11 +313,13 @@ func (h *HoltWinters) Score(x float64) float64 {
 
 // Add learns x, clipped to clip standard deviations from the forecast
 // (clip ≤ 0: not clipped).
-func (h *HoltWinters) Add(x, clip float64) { h.add(x, clip, 1) }
+func (h *HoltWinters) Add(x, clip float64) { h.add(x, clip, 1, 1) }
 
 // add learns x at rate times the usual smoothing; below 1 the band is left
-// as it is.
-func (h *HoltWinters) add(x, clip, rate float64) {
+// as it is. The level learns at lrate times that besides, the band not at
+// all unless lrate is 1, nor the trend when lrate is above 1 (see
+// Detector.gapRate).
+func (h *HoltWinters) add(x, clip, rate, lrate float64) {
 	if h.season == nil {
 		h.first = append(h.first, x)
 		if len(h.first) == 2*h.Period {
@@ -323,12 +332,15 @@ func (h *HoltWinters) add(x, clip, rate float64) {
 		x = min(max(x, f-clip*sd), f+clip*sd)
 	}
 	s := h.season[h.i]
-	a, b, g := rate*h.Alpha, rate*h.Beta, rate*h.Gamma
+	a, b, g := min(rate*lrate*h.Alpha, 1), rate*h.Beta, rate*h.Gamma
+	if lrate > 1 {
+		b = 0 // a level starting again after a gap is no trend
+	}
 	lv := a*(x-s) + (1-a)*(h.level+h.trend)
 	h.trend = b*(lv-h.level) + (1-b)*h.trend
 	h.level = lv
 	h.season[h.i] = g*(x-lv) + (1-g)*s
-	if rate >= 1 {
+	if rate >= 1 && lrate == 1 {
 		// The band learns errors capped at 1.5 standard deviations, so
 		// that a drift widens it by at most 1 % per sample (DevAlpha 0.01)
 		// instead of as fast as it grows.
@@ -404,6 +416,11 @@ type Detector struct {
 	quiet   int        // values without a hit since the last one, while away
 	back    [3]float64 // the last deviations from good's forecast, while away
 	nback   int
+	skipped int // values missed just before the next (see Skip)
+	// After a gap of gapN values, gapK counts the values since (0: none
+	// or long enough ago), for gapRate; slowest is the smallest smoothing.
+	gapN, gapK int
+	slowest    float64
 }
 
 // Baseline smoothing for the MAD window's residuals.
@@ -437,6 +454,7 @@ func NewDetector(cfg *Config, metric string) *Detector {
 	}
 	n := min(max(cfg.N, 1), 64)
 	d.mask = ^uint64(0) >> (64 - n)
+	d.slowest = d.smoothing()
 	return d
 }
 
@@ -456,11 +474,16 @@ func (d *Detector) Step(x float64) (float64, Level) {
 	return sc.Max(), d.Level()
 }
 
-// Observe scores and learns x, returning every detector's score.
+// Observe scores and learns x, returning every detector's score (all 0
+// for the first value after a gap, which is learnt but not scored).
 func (d *Detector) Observe(x float64) Scores {
+	first := d.skipped > 0
+	if first {
+		d.gapN, d.gapK, d.skipped = d.skipped, 1, 0
+	}
 	var sc Scores
 	ref, sd, refOK := d.reference()
-	if refOK && d.away && d.returned(x, sd) {
+	if !first && refOK && d.away && d.returned(x, sd) {
 		d.restore()
 		ref, sd, _ = d.reference()
 	}
@@ -477,40 +500,65 @@ func (d *Detector) Observe(x float64) Scores {
 	if d.hw != nil {
 		sc.HW = d.hw.Score(x)
 	}
-	if refOK && d.useCusum {
+	if refOK && d.useCusum && !first {
 		d.cusum.Add((x - ref) / sd)
 		sc.CUSUM = d.cusum.Score(d.cfg.Warn)
 	}
 	clip, rate := d.cfg.Warn, 1.0
+	if first {
+		sc, clip = Scores{}, 0
+	}
 	hit := clip > 0 && sc.Max() >= clip
 	if hit && d.cfg.Relearn > 1 {
 		rate = 1 / float64(d.cfg.Relearn)
 	}
+	lrB, lrE, lrH, lrS := 1.0, 1.0, 1.0, 1.0 // the levels' rates after a gap
+	if d.gapK > 0 {
+		lrB, lrS = d.gapRate(baseAlpha), d.gapRate(d.slow.alpha)
+		if d.ewma != nil {
+			lrE = d.gapRate(d.ewma.Alpha)
+		}
+		if d.hw != nil {
+			lrH = d.gapRate(d.hw.Alpha)
+		}
+	}
 	if d.mad != nil {
-		if !hit || !d.mad.Ready() {
+		switch {
+		case first: // its residual from a baseline that starts again means nothing
+		case !hit || !d.mad.Ready():
 			d.held = 0
 			d.mad.Add(r)
-		} else if d.held++; d.held >= max(d.cfg.Relearn, 1) {
-			d.held = 0
-			d.mad.Add(min(max(r, med-clip*scale), med+clip*scale))
+		default:
+			if d.held++; d.held >= max(d.cfg.Relearn, 1) {
+				d.held = 0
+				d.mad.Add(min(max(r, med-clip*scale), med+clip*scale))
+			}
 		}
 		xb := x
 		if hit && d.mad.Ready() {
 			f := d.level + d.trend + med
 			xb = min(max(x, f-clip*scale), f+clip*scale)
 		}
-		d.baseline(xb, rate)
+		d.baseline(xb, rate, lrB)
 	}
 	if d.ewma != nil {
-		d.ewma.add(x, clip, rate)
+		d.ewma.add(x, clip, rate, lrE)
 	}
 	if d.hw != nil {
-		d.hw.add(x, clip, rate)
+		d.hw.add(x, clip, rate, lrH)
 	}
 	if d.useSlow {
-		d.slow.add(x, clip, d.floor, rate)
+		d.slow.add(x, clip, d.floor, rate, lrS)
+	}
+	if first {
+		d.away = false
 	}
 	d.keepGood(hit && refOK)
+	if d.gapK > 0 {
+		if d.gapK++; float64(d.gapK)*d.slowest > 1 {
+			d.gapK = 0
+		}
+	}
 	s := sc.Max()
 	d.hits <<= 1
 	d.crits <<= 1
@@ -521,6 +569,69 @@ func (d *Detector) Observe(x float64) Scores {
 		d.crits |= 1
 	}
 	return sc
+}
+
+// gapRate is how much faster than usual a level smoothed with alpha
+// learns the gapK-th value after a gap of gapN values: what it knew
+// before the gap counts as (1-alpha)^(gapN+1)/alpha values, each value
+// since as one, and the value gets its share (at least alpha). A level
+// that moved during a long gap is thus the mean of the values since; a
+// short gap changes little.
+func (d *Detector) gapRate(alpha float64) float64 {
+	if d.gapK == 0 || alpha <= 0 || alpha >= 1 {
+		return 1
+	}
+	old := math.Pow(1-alpha, float64(d.gapN+1)) / alpha
+	return max(1, 1/((old+float64(d.gapK))*alpha))
+}
+
+// Skip tells the detector that n values were missed: the series had a
+// gap. The gap is not scored: the k-of-n window moves on by n values with
+// no hit among them, the season by n, the CUSUM's sums keep the share of
+// them the reference keeps of what it knew, (1-alpha)^(n+1) (most of them
+// over a short gap, little over a long one), and the next value is not
+// scored but
+// learnt as n+1 values would have been (a level that moved during a long
+// gap is the series' level from then on; after a short one the detectors
+// mostly keep what they knew).
+func (d *Detector) Skip(n int) {
+	if n <= 0 {
+		return
+	}
+	sh := min(n, 63)
+	d.hits <<= sh
+	d.crits <<= sh
+	if h := d.hw; h != nil {
+		if h.Ready() {
+			h.i = (h.i + n) % h.Period
+			h.level += float64(n) * h.trend
+		} else {
+			h.first = h.first[:0] // two seasons in a row, from the next value
+		}
+	}
+	if d.useCusum {
+		a := d.slow.alpha
+		if d.hw != nil {
+			a = d.hw.Alpha
+		}
+		d.cusum.Keep(math.Pow(1-min(max(a, 0), 1), float64(n+1)))
+	}
+	d.skipped += n
+}
+
+// smoothing returns the smallest smoothing of the detector's levels.
+func (d *Detector) smoothing() float64 {
+	a := baseAlpha
+	if d.ewma != nil {
+		a = min(a, d.ewma.Alpha)
+	}
+	if d.hw != nil && d.hw.Alpha > 0 {
+		a = min(a, d.hw.Alpha)
+	}
+	if d.useSlow {
+		a = min(a, d.slow.alpha)
+	}
+	return a
 }
 
 // reference is the forecast of x the CUSUM measures from and its
@@ -639,7 +750,9 @@ func (d *Detector) keepGood(hit bool) {
 }
 
 // baseline learns x into the Holt forecast the MAD residuals come from.
-func (d *Detector) baseline(x, rate float64) {
+// Its level learns at lrate times the usual rate besides, and its trend
+// not at all when lrate is above 1 (see gapRate).
+func (d *Detector) baseline(x, rate, lrate float64) {
 	d.seen++
 	switch d.seen {
 	case 1:
@@ -650,7 +763,10 @@ func (d *Detector) baseline(x, rate float64) {
 		d.level = x
 		return
 	}
-	a, b := rate*baseAlpha, rate*baseBeta
+	a, b := min(rate*lrate*baseAlpha, 1), rate*baseBeta
+	if lrate > 1 {
+		b = 0 // a level starting again after a gap is no trend
+	}
 	lv := a*x + (1-a)*(d.level+d.trend)
 	d.trend = b*(lv-d.level) + (1-b)*d.trend
 	d.level = lv

@@ -53,7 +53,17 @@ type Series struct {
 	ring      []Point
 	head      int // index of the oldest point when the ring is full
 	det       *Detector
+	// step is the usual time between two values (ms; 0 until known);
+	// lastGap is the last interval when it was a gap (0 otherwise).
+	step, lastGap int64
+	// behind holds the values that came in a row before the last point
+	// (a clock that went back), until there are enough to follow it.
+	behind []Sample
 }
+
+// clockBackRun is how many values in a row, in order, before a series'
+// last point make the store follow the clock that went back.
+const clockBackRun = 3
 
 // Len is the number of points kept.
 func (s *Series) Len() int { return len(s.ring) }
@@ -104,11 +114,19 @@ type seriesKey struct {
 	metric string
 }
 
-// Stats counts what the store could not use.
+// Stats counts what the store could not use, and the clock's jumps.
 type Stats struct {
 	Samples    int // accepted
 	NaN        int // not a number or infinite: skipped
-	OutOfOrder int // not after the series' last sample (a clock that went back): skipped
+	OutOfOrder int // not after the series' last sample (unless 3 such in a row, see ClockBack): skipped
+	// Gaps counts the intervals longer than Config.Gap usual steps of
+	// their series (the machine slept, the clock jumped forward, a file
+	// has hours missing): the value after one is not scored.
+	Gaps int
+	// ClockBack counts the times a series' clock went back and stayed
+	// there (3 values in a row before its last point): the series' points
+	// were moved back by the jump, to end a step before the new values.
+	ClockBack int
 }
 
 // Store holds the series of a landscape. It is safe for concurrent use.
@@ -126,6 +144,9 @@ type Store struct {
 func NewStore(g *landscape.Graph, cfg Config) *Store {
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = DefaultConfig().Capacity
+	}
+	if cfg.Gap <= 1 {
+		cfg.Gap = DefaultConfig().Gap
 	}
 	s := &Store{cfg: cfg, series: map[seriesKey]*Series{}}
 	s.setGraph(g)
@@ -206,8 +227,10 @@ func (s *Store) Graph() *landscape.Graph {
 	return s.graph
 }
 
-// Add scores and stores samples. NaN and infinite values, and samples not
-// after their series' last one, are skipped and counted in Stats.
+// Add scores and stores samples. NaN and infinite values are skipped, and
+// so are samples not after their series' last one, unless three come in a
+// row, in order: the series then follows the clock that went back (see
+// Stats). A gap in a series is not scored (see Detector.Skip).
 func (s *Store) Add(samples ...Sample) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -228,13 +251,73 @@ func (s *Store) add(sm *Sample) {
 		s.joinSeries(se)
 		s.series[k] = se
 	}
-	if last, ok := se.Last(); ok && sm.T <= last.T {
-		s.stats.OutOfOrder++
+	last, ok := se.Last()
+	if ok && sm.T <= last.T {
+		s.behind(se, sm, last)
 		return
 	}
+	se.behind = se.behind[:0] // strays, counted: the clock had not gone back
+	if ok {
+		s.interval(se, sm.T-last.T)
+	}
+	s.score(se, sm)
+}
+
+func (s *Store) score(se *Series, sm *Sample) {
 	sc, lv := se.det.Step(sm.V)
 	se.push(Point{T: sm.T, V: sm.V, Score: float32(sc), Level: lv})
 	s.stats.Samples++
+}
+
+// interval learns the series' usual step from the time dt since its last
+// value, or tells its detector of a gap.
+func (s *Store) interval(se *Series, dt int64) {
+	switch {
+	case se.step == 0:
+		se.step = dt
+	case float64(dt) <= s.cfg.Gap*float64(se.step):
+		se.step += (dt - se.step) / 8
+		se.step = max(se.step, 1)
+		se.lastGap = 0
+	case se.lastGap > 0 && dt <= 2*se.lastGap && 2*dt >= se.lastGap:
+		// Two long intervals alike in a row: the series is sampled less
+		// often from now on (the first was taken for a gap).
+		se.step, se.lastGap = dt, 0
+	default:
+		s.stats.Gaps++
+		se.lastGap = dt
+		se.det.Skip(int((dt+se.step/2)/se.step) - 1)
+	}
+}
+
+// behind takes a sample not after its series' last point: a stray one is
+// dropped (and counted OutOfOrder at once), but clockBackRun of them in a
+// row, in order, are a clock that went back: the series' points move back
+// by the jump, to end a step before the first of them, and they are
+// scored (and no longer counted).
+func (s *Store) behind(se *Series, sm *Sample, last Point) {
+	if n := len(se.behind); sm.T == last.T || n > 0 && sm.T <= se.behind[n-1].T {
+		s.stats.OutOfOrder++
+		return
+	}
+	se.behind = append(se.behind, *sm)
+	s.stats.OutOfOrder++
+	if len(se.behind) < clockBackRun {
+		return
+	}
+	s.stats.OutOfOrder -= len(se.behind)
+	shift := last.T + max(se.step, 1) - se.behind[0].T
+	for i := range se.ring {
+		se.ring[i].T -= shift
+	}
+	s.stats.ClockBack++
+	for i := range se.behind {
+		if i > 0 {
+			s.interval(se, se.behind[i].T-se.behind[i-1].T)
+		}
+		s.score(se, &se.behind[i])
+	}
+	se.behind = se.behind[:0]
 }
 
 // Stats returns the counts of samples used and skipped.
