@@ -25,7 +25,14 @@ TESTCLOUD_DIR   ?= /tmp/flowscape-testcloud## state, logs and openrc of make tes
 BUILD_PKGS := gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev \
 	libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
 SCREENSHOT_PKGS := xvfb xauth x11-utils imagemagick libgl1-mesa-dri
-TEST_PKGS := xdg-utils gdb strace python3 python3-dev graphviz bpftrace iproute2 valgrind prometheus prometheus-node-exporter
+TEST_PKGS := xdg-utils gdb strace python3 python3-dev graphviz bpftrace iproute2 valgrind prometheus prometheus-node-exporter \
+	chromium
+
+# npm packages of scripts/viewer-check (speedscope, playwright-core), which
+# app/viewer_check_test.go drives; make test runs npm ci when node_modules is
+# missing or older than package-lock.json.
+VIEWER_CHECK := scripts/viewer-check
+VIEWER_CHECK_NPM := $(VIEWER_CHECK)/node_modules/.package-lock.json
 
 GOBIN := $(shell go env GOPATH 2>/dev/null)/bin
 STATICCHECK := $(GOBIN)/staticcheck
@@ -54,8 +61,14 @@ run: build ## build and run the app (ARGS=... are passed on)
 	@lang=$${LANG:-}; case $$lang in "" | C | C.* | POSIX) lang=en_US.UTF-8 ;; esac; \
 		echo "LANG=$$lang ./$(BIN) $(ARGS)"; LANG=$$lang ./$(BIN) $(ARGS)
 
-test: deps ## what CI runs: vet, fmt-check, staticcheck, test-go, screenshot-check
+test: deps $(VIEWER_CHECK_NPM) ## what CI runs: vet, fmt-check, staticcheck, test-go, screenshot-check
 	@MAKE="$(MAKE)" scripts/test.sh
+
+$(VIEWER_CHECK_NPM): $(VIEWER_CHECK)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "cd $(VIEWER_CHECK) && npm ci"; \
+		(cd $(VIEWER_CHECK) && npm ci --no-audit --no-fund) && touch $@; \
+	else echo "deps: npm is not installed: the speedscope checks in app/ will be skipped" >&2; fi
 
 test-go: ## go test with GOTEST_FLAGS over PKGS
 	@GOTEST_COUNTS="$(GOTEST_COUNTS)" scripts/gotest.sh $(GOTEST_FLAGS) -timeout $(GOTEST_TIMEOUT) $(PKGS)
