@@ -16,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"flowscape/sources"
 	"flowscape/sources/replay"
 	"flowscape/tracer"
 )
@@ -24,8 +25,11 @@ import (
 const recordBytes = 24
 
 // memoryChoices are the event-memory limits the Flow tab offers, in MB:
-// the trace keeps at most this much of events (24 bytes each); beyond it
-// events are counted, not kept, and the callgraph stays exact.
+// the trace keeps at most this much of events (24 bytes each), calls of a
+// file written in end order that wait for their callers included (32
+// bytes each, counted as the two events they become); beyond it events
+// are counted, not kept, waiting calls wait in a temporary file, and the
+// callgraph stays exact.
 var memoryChoices = []int{120, 480, 1200, 2400}
 
 const (
@@ -186,6 +190,7 @@ func (l *traceLoader) save(tr *tracer.Trace, w io.WriteCloser, path string) {
 		return
 	}
 	l.f.async(func() {
+		waiting := tr.Stats().Waiting // not in what is written
 		bw := bufio.NewWriterSize(w, 1<<20)
 		err := tracer.Export(bw, format, tr)
 		if err == nil {
@@ -199,7 +204,11 @@ func (l *traceLoader) save(tr *tracer.Trace, w io.WriteCloser, path string) {
 				l.f.u.setStatus(fmt.Sprintf("Save %s: %v", path, err), true)
 				return
 			}
-			l.f.u.setStatus(fmt.Sprintf("Saved the trace to %s (%s).", path, format), false)
+			msg := fmt.Sprintf("Saved the trace to %s (%s).", path, format)
+			if waiting > 0 {
+				msg += fmt.Sprintf(" The %d calls still waiting for their callers are not in it: save again once the file is read.", waiting)
+			}
+			l.f.u.setStatus(msg, false)
 		})
 	})
 }
@@ -225,6 +234,12 @@ func (l *traceLoader) open(path string) {
 	if follow {
 		msg = fmt.Sprintf("Following %s: new events show as they are written; Stop ends it.", path)
 	}
+	l.start(src, st, msg)
+}
+
+// start runs src, which reads the file st describes, in a new session. On
+// the UI goroutine.
+func (l *traceLoader) start(src sources.FlowSource, st *loadState, msg string) {
 	l.f.begin(src, msg)
 	s := l.f.session.Load()
 	l.mu.Lock()
@@ -270,7 +285,22 @@ func (l *traceLoader) apply(s *Session) {
 	if st.follow && read >= size {
 		text = fmt.Sprintf("following: %s read", mib(read))
 	}
+	text += waitingLabel(s.Trace.Stats())
 	l.label.SetText(text)
+}
+
+// waitingLabel says, while a file written in end order is read, how many
+// calls wait for their callers: they show at the top of their thread
+// until their callers are read ("" when none).
+func waitingLabel(st tracer.Stats) string {
+	if st.Waiting == 0 {
+		return ""
+	}
+	text := fmt.Sprintf(" · %s calls shown before their callers (the file has each call after the calls it made)", countLabel(st.Waiting))
+	if st.Spilled > 0 {
+		text += fmt.Sprintf(", %s beyond the memory limit wait on disk", countLabel(st.Spilled))
+	}
+	return text
 }
 
 func mib(n int64) string {
@@ -297,8 +327,15 @@ func (l *traceLoader) notes(s *Session) string {
 			parts = append(parts, r.Notes...)
 		}
 	}
-	if stats := s.Trace.Stats(); stats.Dropped > 0 {
+	stats := s.Trace.Stats()
+	if stats.Dropped > 0 {
 		parts = append(parts, memoryNote(stats))
+	}
+	if stats.Spilled > 0 {
+		parts = append(parts, fmt.Sprintf("%d calls came, in the file's end order, beyond the memory limit: they waited on disk for their callers, not in memory", stats.Spilled))
+	}
+	if stats.SpillError != nil {
+		parts = append(parts, fmt.Sprintf("calls beyond the memory limit could not wait on disk and were kept in memory (%v)", stats.SpillError))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"flowscape/sources"
 	"flowscape/tracer"
 )
 
@@ -191,4 +193,82 @@ func TestFlowTabSaveAs(t *testing.T) {
 	assert.Contains(t, u.status.Text, "cannot tell the format of out.xyz")
 	_, err = os.Stat(path)
 	assert.True(t, os.IsNotExist(err), "the empty file is removed")
+}
+
+// While a file written in end order (VizTracer's) is read, its calls show
+// before their callers are read, and the progress says so; once read they
+// are in place.
+func TestFlowTabShowsCallsBeforeTheirCallers(t *testing.T) {
+	u := newTestUI(t)
+	release := make(chan struct{})
+	src := sources.FlowFunc(func(_ context.Context, rec tracer.Recorder) error {
+		er, ok := rec.(tracer.EndOrderRecorder)
+		if !ok {
+			return fmt.Errorf("the session's trace does not take calls in end order")
+		}
+		rec.Frames([]tracer.Frame{{ID: 1, Func: "main", File: "m.py", Line: 1}, {ID: 2, Func: "step", File: "m.py", Line: 5}})
+		er.Returned(1, []tracer.CallSpan{{Start: 10, End: 20, Frame: 2}, {Start: 30, End: 40, Frame: 2}})
+		<-release
+		er.Returned(1, []tracer.CallSpan{{Start: 0, End: 50, Frame: 1}})
+		er.Settle(1)
+		return nil
+	})
+	st := &loadState{path: "end-order.json"}
+	st.size.Store(100)
+	u.flow.load.start(src, st, "Opening end-order.json…")
+	tr := u.flow.tree.Trace()
+	deadline := time.Now().Add(20 * time.Second)
+	for tr.Stats().Waiting < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	u.flow.tick()
+	fyne.DoAndWait(func() {})
+	assert.Contains(t, u.flow.load.label.Text, "2 calls shown before their callers")
+	roots := tr.Roots(1)
+	require.Len(t, roots, 2)
+	n, _ := tr.Node(roots[0])
+	assert.True(t, n.Waiting)
+	assert.Equal(t, "step", n.Frame.Func)
+
+	close(release)
+	waitStatus(t, u, "Finished")
+	roots = tr.Roots(1)
+	require.Len(t, roots, 1)
+	n, _ = tr.Node(roots[0])
+	assert.Equal(t, "main", n.Frame.Func)
+	assert.False(t, n.Waiting)
+	assert.Len(t, tr.Children(roots[0]), 2)
+}
+
+// The memory limit covers calls of a file written in end order while they
+// wait for their callers: beyond it they wait on disk, and the status bar
+// says so; the callgraph counts every call.
+func TestFlowTabEndOrderBeyondTheLimit(t *testing.T) {
+	u := newTestUI(t)
+	l := u.flow.load
+	l.memMB.Store(1) // 41 666 events: 20 833 calls
+	path := filepath.Join(t.TempDir(), "end.json")
+	var b strings.Builder
+	b.WriteString("[")
+	const n = 30_000
+	for i := range n {
+		fmt.Fprintf(&b, `{"ph":"X","name":"f (a.py:1)","ts":%d,"dur":1,"tid":1},`, 2*i+1)
+	}
+	fmt.Fprintf(&b, `{"ph":"X","name":"main (a.py:9)","ts":0,"dur":%d,"tid":1}]`, 2*n+1)
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	u.flow.openTrace(path)
+	got := waitStatus(t, u, "Finished")
+	assert.Contains(t, got, "the memory limit (1 MB, 41666 events) was reached")
+	assert.Regexp(t, `\d+ calls came, in the file's end order, beyond the memory limit: they waited on disk`, got)
+	g := byFunc(u.flow.tree.Trace().Callgraph())
+	assert.Equal(t, int64(n), g["f"])
+	assert.Equal(t, int64(1), g["main"])
+}
+
+func byFunc(g *tracer.Graph) map[string]int64 {
+	out := map[string]int64{}
+	for _, nd := range g.Nodes {
+		out[nd.Frame.Func] += nd.Calls
+	}
+	return out
 }

@@ -40,7 +40,9 @@ func writeBigTrace(tb testing.TB, path string, n int, byEnd, root bool) {
 	written := 0 // request calls; the outer calls are not counted
 	b := make([]byte, 0, 256)
 	first := true
+	var last int64 // the latest end written
 	event := func(tid int, ts, dur int64, name string, fn int) {
+		last = max(last, ts+dur)
 		b = b[:0]
 		if !first {
 			b = append(b, ",\n"...)
@@ -87,9 +89,11 @@ func writeBigTrace(tb testing.TB, path string, n int, byEnd, root bool) {
 	w.WriteString(`{"traceEvents":[` + "\n")
 	const t0 = 1_000_000
 	ts := int64(t0)
+	// the requests of n calls end by then
+	end := t0 + int64(n/(4*1093)+1)*(dur[0]+5000) + 1000
 	if root && !byEnd {
 		for tid := 1; tid <= 4; tid++ {
-			event(tid, t0-500, int64(n)*dur[0], "main_", 300+tid)
+			event(tid, t0-500, end-t0+500, "main_", 300+tid)
 		}
 	}
 	for req := 0; written < n; req++ {
@@ -98,9 +102,12 @@ func writeBigTrace(tb testing.TB, path string, n int, byEnd, root bool) {
 			ts += dur[0] + 5000
 		}
 	}
+	if last > end {
+		tb.Fatalf("the requests end at %d, after their outer calls (%d)", last, end)
+	}
 	if root && byEnd {
 		for tid := 1; tid <= 4; tid++ {
-			event(tid, t0-500, ts-t0+1000, "main_", 300+tid)
+			event(tid, t0-500, end-t0+500, "main_", 300+tid)
 		}
 	}
 	fmt.Fprintf(w, "\n],\"displayTimeUnit\":\"ns\",\"viztracer_metadata\":{\"version\":\"1.1.1\"}}\n")

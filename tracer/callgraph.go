@@ -108,6 +108,11 @@ type Graph struct {
 	Edges   []GraphEdge // by Time, largest first, then by From and To
 	StartNS int64       // the trace's StartNS
 	LastTS  int64       // the latest event; open calls are counted up to it
+	// Waiting is how many calls given in end order wait to be placed (see
+	// Node.Waiting). Those kept in memory are counted, provisionally: their
+	// callers' edges are missing until the callers are read, and recursive
+	// edges count every level.
+	Waiting int
 }
 
 // GraphNode is one function in a callgraph.
@@ -206,6 +211,33 @@ func (t *Trace) graph(threads []*threadStore) *Graph {
 		return &g.Edges[i]
 	}
 	for _, th := range threads {
+		if p := th.pend; p != nil {
+			// calls waiting to be placed: their provisional counts, alone
+			// while Settle places them (the thread's own counts are partial
+			// until it is done)
+			for i := range p.g.fns {
+				fn := &p.g.fns[i]
+				n := node(fn.frame)
+				first := n.Calls == 0 || fn.firstTS < firstTS[nodeIdx[fn.frame]]
+				n.Calls += fn.calls
+				n.Inclusive += fn.incl
+				n.Exclusive += fn.excl
+				if first {
+					firstTS[nodeIdx[fn.frame]] = fn.firstTS
+					n.FirstPath = slices.Clone(fn.firstPath)
+				}
+			}
+			for i := range p.g.edges {
+				ed := &p.g.edges[i]
+				e := edge(ed.from, ed.to)
+				e.Calls += ed.calls
+				e.Time += ed.time
+			}
+			g.Waiting += int(p.arrived)
+			if p.settling {
+				continue
+			}
+		}
 		for i := range th.fns {
 			fn := &th.fns[i]
 			n := node(fn.frame)

@@ -439,6 +439,9 @@ type chromeReader struct {
 	placeAll bool        // flush places the calls that start last too
 	evs      []Event
 	numBuf   []byte // the text of the number being read
+
+	end   *pipeRecorder // takes calls in end order, when endOK
+	endOK bool
 }
 
 type frameKey struct {
@@ -450,15 +453,21 @@ type frameKey struct {
 // chromeThread is one thread's calls while they are read. While the calls
 // arrive in order of their start (B/E pairs, or X events in time order),
 // those that start before the latest start seen are given to the recorder
-// as the file is read; a thread whose calls come in another order (VizTracer
-// writes a call when it returns) is kept until the end and sorted.
+// as the file is read. Calls that arrive in order of their end (VizTracer
+// writes a call when it returns) are given as they come to a recorder that
+// takes them so (EndOrderRecorder), which shows them while it waits for
+// their callers and places them at the end; for another recorder, and for
+// calls in no order, they are kept until the end and sorted.
 type chromeThread struct {
 	tid   uint32
 	name  string
+	order callOrder
 	spans []chromeSpan // read; spans[:done] given to the recorder
 	done  int
-	open  []int // B events waiting for their E, indexes into spans
-	stack []int // calls given to the recorder whose exit was not, indexes into spans
+	open  []int        // B events waiting for their E, indexes into spans
+	stack []int        // calls given to the recorder whose exit was not, indexes into spans
+	ret   []chromeSpan // in end order: calls read, not given to the recorder yet
+	prev  chromeSpan   // the call read last, while the order is not known
 
 	sorted    bool  // every call so far started no earlier than the one before
 	lastStart int64 // the latest start read
@@ -467,6 +476,47 @@ type chromeThread struct {
 	named     string // the name given to the recorder
 	begun     bool   // a call was read
 	emitted   bool   // a call was given to the recorder
+}
+
+// callOrder is the order in which a thread's calls come in a file.
+type callOrder uint8
+
+const (
+	orderUnknown callOrder = iota // no call was read next to one inside it yet
+	orderStart                    // by start: a caller before its callees (B/E, Perfetto's X)
+	orderEnd                      // by end: a caller after its callees (VizTracer's X)
+)
+
+// chromeUndecided is how many calls of a thread are kept while their order
+// is not known: then they are taken to be in order of their start.
+const chromeUndecided = 1 << 16
+
+// decide looks at a call s read after th.prev for the thread's order: a
+// call right after one that contains it says start order, a call right
+// after one inside it end order. Ties (the same start) say nothing.
+func (cr *chromeReader) decide(th *chromeThread, s *chromeSpan) {
+	if th.begun {
+		p := &th.prev
+		switch {
+		case p.ts <= s.ts && s.end <= p.end && (p.ts < s.ts || s.end < p.end):
+			th.order = orderStart
+		case s.ts < p.ts && p.end <= s.end:
+			th.order = orderEnd
+		}
+	}
+	th.prev = *s
+	if th.order == orderUnknown && len(th.spans) >= chromeUndecided {
+		th.order = orderStart
+	}
+	if th.order == orderEnd {
+		if !cr.endOK {
+			th.order = orderStart // kept and sorted at the end
+			return
+		}
+		// the calls read so far wait with the rest
+		th.ret = append(th.ret, th.spans...)
+		th.spans = nil
+	}
 }
 
 // ReadChromeReport reads Chrome Trace Event JSON and gives it to rec. It
@@ -502,6 +552,7 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 	// read on this goroutine, apply on another
 	pipe := newPipeRecorder(rec)
 	cr.rec = pipe
+	cr.end, cr.endOK = pipe, pipe.endOrder()
 	err := cr.read()
 	cr.finish()
 	pipe.close()
@@ -1072,6 +1123,13 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 			s.exitLine = int32(ev.Args.ExitLine)
 		}
 		s.unwound = s.unwound || ev.Args.Unwound
+		if th.order == orderEnd {
+			th.ret = append(th.ret, *s)
+			if len(th.open) == 0 {
+				th.spans = th.spans[:0]
+			}
+			return nil
+		}
 		// calls already given to the recorder inside it end with it
 		for k := len(th.stack) - 1; k >= 0 && th.stack[k] != i; k-- {
 			c := &th.spans[th.stack[k]]
@@ -1087,12 +1145,16 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 		unwound: ev.Args.Unwound,
 	}
 	if !th.begun {
-		th.begun, th.sorted = true, true
+		th.sorted = true
 	} else if ts < th.lastStart {
 		th.sorted = false
 	}
 	th.lastStart = max(th.lastStart, ts)
 	if ev.Ph == "B" {
+		if th.order == orderUnknown {
+			th.order = orderStart // a B comes before the calls inside it
+		}
+		th.begun = true
 		th.open = append(th.open, len(th.spans))
 		th.spans = append(th.spans, s)
 		return nil
@@ -1110,6 +1172,14 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 			s.end = math.MaxInt64 - 1
 		}
 		s.exitLine = int32(ev.Args.ExitLine)
+	}
+	if th.order == orderUnknown {
+		cr.decide(th, &s)
+	}
+	th.begun = true
+	if th.order == orderEnd {
+		th.ret = append(th.ret, s)
+		return nil
 	}
 	th.spans = append(th.spans, s)
 	return nil
@@ -1379,11 +1449,11 @@ func (cr *chromeReader) fixShift() {
 func (cr *chromeReader) finish() {
 	cr.fixShift()
 	cr.process()
-	cr.flush(true)
 	for _, tid := range cr.order {
 		th := cr.tids[tid]
 		cr.report.Unclosed += len(th.open)
 	}
+	cr.flush(true)
 }
 
 // flush gives the recorder the calls whose place is known: all of them at
@@ -1393,7 +1463,8 @@ func (cr *chromeReader) flush(final bool) {
 	if !final {
 		ready := false
 		for _, tid := range cr.order {
-			if th := cr.tids[tid]; th.sorted && th.done < len(th.spans) {
+			th := cr.tids[tid]
+			if th.order == orderStart && th.sorted && th.done < len(th.spans) || len(th.ret) > 0 {
 				ready = true
 			}
 		}
@@ -1411,13 +1482,47 @@ func (cr *chromeReader) flush(final bool) {
 	}
 	for _, tid := range cr.order {
 		th := cr.tids[tid]
-		if th.name != th.named || (!th.announced && (final || th.sorted)) {
+		inOrder := th.order == orderStart && th.sorted
+		if th.name != th.named || (!th.announced && (final || inOrder || len(th.ret) > 0)) {
 			cr.rec.Thread(Thread{TID: tid, Name: th.name})
 			th.announced, th.named = true, th.name
 		}
-		if final || th.sorted {
+		switch {
+		case th.order == orderEnd:
+			cr.flushReturned(th, final)
+		case final || inOrder:
 			cr.flushThread(th, final)
 		}
+	}
+}
+
+// flushReturned gives the recorder th's calls read in end order, and at
+// the end those still open (B events without their E, innermost first),
+// and has them placed.
+func (cr *chromeReader) flushReturned(th *chromeThread, final bool) {
+	if final {
+		for k := len(th.open) - 1; k >= 0; k-- {
+			th.ret = append(th.ret, th.spans[th.open[k]])
+		}
+		th.open, th.spans = th.open[:0], nil
+	}
+	if len(th.ret) > 0 {
+		calls := make([]CallSpan, len(th.ret))
+		for i := range th.ret {
+			s := &th.ret[i]
+			c := &calls[i]
+			*c = CallSpan{Start: s.ts + cr.shift, End: s.end, Frame: s.frame, Line: s.line, ExitLine: s.exitLine,
+				C: cr.frames[s.frame-1].C, Unwound: s.unwound}
+			if c.End != math.MaxInt64 {
+				c.End += cr.shift
+			}
+		}
+		cr.report.Calls += len(calls)
+		cr.end.Returned(th.tid, calls)
+		th.ret = th.ret[:0]
+	}
+	if final {
+		cr.end.Settle(th.tid)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -86,11 +87,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // firstEvents notes how much of the input had been read when the first
-// events reached the recorder.
+// calls reached the recorder, as events or (in end order) whole.
 type firstEvents struct {
 	*tracer.Trace
-	in    *countingReader
-	first int64
+	in          *countingReader
+	first       int64
+	firstWhole  int64
+	rowsWaiting bool // rows showed while the calls waited for their callers
 }
 
 func (f *firstEvents) Events(tid uint32, evs []tracer.Event) {
@@ -98,6 +101,17 @@ func (f *firstEvents) Events(tid uint32, evs []tracer.Event) {
 		f.first = f.in.n.Load()
 	}
 	f.Trace.Events(tid, evs)
+}
+
+func (f *firstEvents) Returned(tid uint32, calls []tracer.CallSpan) {
+	if f.firstWhole < 0 {
+		f.firstWhole = f.in.n.Load()
+	}
+	f.Trace.Returned(tid, calls)
+	if roots := f.Roots(tid); len(roots) > 0 {
+		n, ok := f.Node(roots[0])
+		f.rowsWaiting = f.rowsWaiting || ok && n.Waiting
+	}
 }
 
 // inOrderChrome writes n calls as X events: a root per 100 calls, each
@@ -129,21 +143,27 @@ func inOrderChrome(n int, reversed bool) []byte {
 }
 
 // A file whose calls come in order of start reaches the recorder while it
-// is read; one in another order reaches it at the end, with the same flow.
+// is read, as events; one in order of end (VizTracer's) reaches it while
+// it is read too, as whole calls shown while they wait for their callers,
+// and ends with the same flow.
 func TestReadChromeStreams(t *testing.T) {
 	const n = 200_000
 	flows := map[bool]string{}
 	for _, reversed := range []bool{false, true} {
 		in := inOrderChrome(n, reversed)
 		cr := &countingReader{r: bytes.NewReader(in)}
-		rec := &firstEvents{Trace: tracer.NewTrace(0), in: cr, first: -1}
+		rec := &firstEvents{Trace: tracer.NewTrace(0), in: cr, first: -1, firstWhole: -1}
 		rep, err := tracer.ReadChromeReport(cr, rec)
 		require.NoError(t, err)
 		assert.Equal(t, n, rep.Calls)
 		if reversed {
-			assert.Equal(t, int64(len(in)), rec.first, "out of order: placed at the end")
+			assert.Equal(t, int64(-1), rec.first, "end order: no events while reading")
+			assert.Less(t, rec.firstWhole, int64(len(in))/2, "end order: given whole while reading")
+			assert.True(t, rec.rowsWaiting, "end order: rows while reading")
+			assert.Zero(t, rec.Stats().Waiting, "all placed at the end")
 		} else {
 			assert.Less(t, rec.first, int64(len(in))/2, "in order: placed while reading")
+			assert.Equal(t, int64(-1), rec.firstWhole)
 		}
 		var flow bytes.Buffer
 		require.NoError(t, tracer.WriteFlow(&flow, rec.Trace))
@@ -153,4 +173,58 @@ func TestReadChromeStreams(t *testing.T) {
 		assert.Equal(t, int64(n/100)*999_000, g["f0 (m.py:1)"].Incl)
 	}
 	assert.Equal(t, flows[false], flows[true])
+}
+
+// onlyRecorder hides every method of a Trace but the Recorder's.
+type onlyRecorder struct{ tr *tracer.Trace }
+
+func (o onlyRecorder) Process(p tracer.ProcessInfo)          { o.tr.Process(p) }
+func (o onlyRecorder) Frames(fs []tracer.Frame)              { o.tr.Frames(fs) }
+func (o onlyRecorder) Thread(th tracer.Thread)               { o.tr.Thread(th) }
+func (o onlyRecorder) Events(tid uint32, evs []tracer.Event) { o.tr.Events(tid, evs) }
+
+var _ tracer.Recorder = onlyRecorder{}
+
+// A thread in end order whose first calls make no call (nothing says yet
+// in which order they come) is placed as the same calls in start order,
+// without warnings; so is it for a recorder that does not take calls in
+// end order.
+func TestReadChromeEndOrderLongFlatStart(t *testing.T) {
+	// main(0-100000) > 30 000 leaves, then handle > 3 leaves, in end order
+	var calls []string
+	x := func(name string, ts, dur int) string {
+		return fmt.Sprintf(`{"ph":"X","name":"%s (m.py:1)","ts":%d,"dur":%d,"pid":1,"tid":7}`, name, ts, dur)
+	}
+	for i := range 30_000 {
+		calls = append(calls, x("leaf", 1+3*i, 1))
+	}
+	for i := range 3 {
+		calls = append(calls, x("leaf", 90_001+3*i, 1))
+	}
+	calls = append(calls, x("handle", 90_000, 100), x("main", 0, 100_000))
+	end := "[" + strings.Join(calls, ",\n") + "]"
+	slices.SortStableFunc(calls, func(a, b string) int { return strings.Compare(tsOf(a), tsOf(b)) })
+	start := "[" + strings.Join(calls, ",\n") + "]"
+
+	want := tracer.NewTrace(0)
+	_, err := tracer.ReadChromeReport(strings.NewReader(start), want)
+	require.NoError(t, err)
+	for _, rec := range []tracer.Recorder{tracer.NewTrace(0), onlyRecorder{tracer.NewTrace(0)}} {
+		rep, err := tracer.ReadChromeReport(strings.NewReader(end), rec)
+		require.NoError(t, err)
+		assert.Empty(t, rep.Warnings)
+		got, ok := rec.(*tracer.Trace)
+		if !ok {
+			got = rec.(onlyRecorder).tr
+		}
+		assert.Equal(t, flowText(t, want), flowText(t, got))
+		assert.Equal(t, byKey(want.Callgraph()), byKey(got.Callgraph()))
+	}
+}
+
+// tsOf returns an event's "ts" padded for sorting as text.
+func tsOf(ev string) string {
+	_, after, _ := strings.Cut(ev, `"ts":`)
+	n, _, _ := strings.Cut(after, ",")
+	return fmt.Sprintf("%012s", n)
 }

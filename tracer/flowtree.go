@@ -55,6 +55,12 @@ type Node struct {
 	// its exit (and End) is unknown.
 	Truncated   bool
 	HasChildren bool
+	// Waiting is set on a call of a thread given in end order (as
+	// VizTracer writes calls, each when it returns) while its callers are
+	// still being read: it shows under the calls known to contain it, at
+	// the thread's top level when none is known yet. Once the thread's
+	// calls are all read they are placed in time order, with new ids.
+	Waiting bool
 }
 
 // Duration returns End − Start, or 0 when the end is not known.
@@ -116,7 +122,8 @@ func (t *Trace) entryAt(id NodeID) (*threadStore, *record) {
 	return th, r
 }
 
-// Roots returns the top-level calls of a thread.
+// Roots returns the top-level calls of a thread: those stored, then those
+// waiting whose callers are not read yet (see Node.Waiting).
 func (t *Trace) Roots(tid uint32) []NodeID {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -124,13 +131,20 @@ func (t *Trace) Roots(tid uint32) []NodeID {
 	if th == nil {
 		return nil
 	}
-	return th.siblings(0, th.n)
+	out := th.siblings(0, th.n)
+	if p := th.waiting(); p != nil {
+		out = append(out, p.roots(tid)...)
+	}
+	return out
 }
 
 // Children returns the calls made directly by a call.
 func (t *Trace) Children(id NodeID) []NodeID {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	if p, a := t.pendingAt(id); p != nil {
+		return p.children(id.TID, a)
+	}
 	th, r := t.entryAt(id)
 	if r == nil {
 		return nil
@@ -142,6 +156,9 @@ func (t *Trace) Children(id NodeID) []NodeID {
 func (t *Trace) Node(id NodeID) (Node, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	if p, a := t.pendingAt(id); p != nil {
+		return t.pendingNode(id, p, a), true
+	}
 	th, r := t.entryAt(id)
 	if r == nil {
 		return Node{}, false
@@ -186,7 +203,11 @@ func (t *Trace) RootsFolded(tid uint32) []Group {
 	if th == nil {
 		return nil
 	}
-	return t.fold(th, th.siblings(0, th.n))
+	out := t.fold(th, th.siblings(0, th.n))
+	if p := th.waiting(); p != nil {
+		out = p.fold(p.roots(tid), out)
+	}
+	return out
 }
 
 // ChildrenFolded returns the calls made directly by a call with runs of the
@@ -194,6 +215,9 @@ func (t *Trace) RootsFolded(tid uint32) []Group {
 func (t *Trace) ChildrenFolded(id NodeID) []Group {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	if p, a := t.pendingAt(id); p != nil {
+		return p.fold(p.children(id.TID, a), nil)
+	}
 	th, r := t.entryAt(id)
 	if r == nil {
 		return nil
@@ -224,6 +248,7 @@ func (t *Trace) fold(th *threadStore, ids []NodeID) []Group {
 type Visible struct {
 	query   string
 	bits    map[uint32][]uint64 // per thread, by entry index
+	waiting map[uint32][]uint64 // per thread, the waiting calls by arrival (see Node.Waiting)
 	matches int
 }
 
@@ -246,7 +271,7 @@ func (t *Trace) Filter(query string) *Visible {
 	threads := append([]*threadStore(nil), t.threads...)
 	t.mu.RUnlock()
 
-	v := &Visible{query: query, bits: make(map[uint32][]uint64, len(threads))}
+	v := &Visible{query: query, bits: make(map[uint32][]uint64, len(threads)), waiting: make(map[uint32][]uint64)}
 	type open struct {
 		idx     int32
 		visible bool
@@ -294,8 +319,44 @@ func (t *Trace) Filter(query string) *Visible {
 			mark(o)
 		}
 		v.bits[th.tid] = bits
+		t.filterWaiting(th, hit, v)
 	}
 	return v
+}
+
+// filterWaiting adds th's waiting calls to v: a call is visible when it
+// matches or a call inside it does. Its subtree is the arrivals lo…itself,
+// so that is when the last match before it is not before lo.
+func (t *Trace) filterWaiting(th *threadStore, hit []bool, v *Visible) {
+	var bits []uint64
+	last := int32(-1) // the latest matching call
+	for ci := 0; ; ci++ {
+		t.mu.RLock()
+		p := th.waiting()
+		if p == nil || ci >= len(p.chunks) {
+			t.mu.RUnlock()
+			break
+		}
+		for k, c := range p.chunks[ci] {
+			a := int32(ci<<pendChunkBits + k)
+			f := c.frameID()
+			m := int(f) < len(hit) && hit[f]
+			if m || last >= c.lo {
+				for int(a>>6) >= len(bits) {
+					bits = append(bits, 0)
+				}
+				bits[a>>6] |= 1 << (a & 63)
+			}
+			if m {
+				v.matches++
+				last = a
+			}
+		}
+		t.mu.RUnlock()
+	}
+	if bits != nil {
+		v.waiting[th.tid] = bits
+	}
 }
 
 // Contains reports whether a call is visible under the filter.
@@ -304,6 +365,9 @@ func (v *Visible) Contains(id NodeID) bool {
 		return true
 	}
 	bits := v.bits[id.TID]
+	if id.Index >= pendingBase {
+		bits, id.Index = v.waiting[id.TID], id.Index-pendingBase
+	}
 	w := int(id.Index >> 6)
 	return id.Index >= 0 && w < len(bits) && bits[w]&(1<<(id.Index&63)) != 0
 }

@@ -11,6 +11,7 @@ const pipeDepth = 8
 // Calls reach the recorder in order; close waits until all have.
 type pipeRecorder struct {
 	rec  Recorder
+	end  EndOrderRecorder // rec, when it takes calls in end order
 	ch   chan func()
 	free chan []Event
 	done chan struct{}
@@ -25,6 +26,7 @@ func newPipeRecorder(rec Recorder) *pipeRecorder {
 		free: make(chan []Event, pipeDepth+2),
 		done: make(chan struct{}),
 	}
+	p.end, _ = rec.(EndOrderRecorder)
 	go func() {
 		defer close(p.done)
 		for fn := range p.ch {
@@ -75,3 +77,22 @@ func (p *pipeRecorder) EmbeddedSource(path, text string) {
 		p.ch <- func() { sr.EmbeddedSource(path, text) }
 	}
 }
+
+// Returned passes calls given in end order on, when the recorder takes
+// them (see endOrder).
+func (p *pipeRecorder) Returned(tid uint32, calls []CallSpan) {
+	if p.end != nil {
+		calls = slices.Clone(calls)
+		p.ch <- func() { p.end.Returned(tid, calls) }
+	}
+}
+
+// Settle passes Settle on, when the recorder takes calls in end order.
+func (p *pipeRecorder) Settle(tid uint32) {
+	if p.end != nil {
+		p.ch <- func() { p.end.Settle(tid) }
+	}
+}
+
+// endOrder reports whether the recorder takes calls in end order.
+func (p *pipeRecorder) endOrder() bool { return p.end != nil }

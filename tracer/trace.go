@@ -75,6 +75,8 @@ type threadStore struct {
 	fns     []threadFunc
 	edges   []edgeStat
 	edgeIdx map[uint64]int32
+
+	pend *pendingThread // calls given in end order, until Settle (see pending.go)
 }
 
 func (th *threadStore) rec(i int32) *record {
@@ -117,6 +119,9 @@ type Trace struct {
 
 	limit     int
 	stored    int
+	reserved  int // events the calls waiting in memory will become (pending.go)
+	spilled   int // calls that waited in a temporary file
+	spillErr  error
 	dropped   int
 	unmatched int
 	invalid   int
@@ -143,22 +148,30 @@ func NewTrace(limit int) *Trace {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	limit = min(limit, math.MaxInt32)
+	limit = min(limit, pendingBase-1)
 	return &Trace{limit: limit, byTID: make(map[uint32]*threadStore)}
 }
 
 // Stats summarises a Trace.
 type Stats struct {
-	Events    int   // events stored
-	Dropped   int   // events not stored because the limit was hit (still counted in the callgraph)
-	Limit     int   // the most events the trace stores
-	Threads   int   // threads seen
-	Frames    int   // frames announced
-	Open      int   // calls not yet returned, over all threads
-	Unmatched int   // exits whose frame was not on the thread's stack (not stored)
-	Invalid   int   // events with an unknown kind or a frame id above MaxFrameID (ignored)
-	FirstTS   int64 // earliest event timestamp in ns, 0 before any event
-	LastTS    int64 // latest event timestamp in ns, 0 before any event
+	Events  int // events stored
+	Dropped int // events not stored because the limit was hit (still counted in the callgraph)
+	Limit   int // the most events the trace stores
+	Threads int // threads seen
+	Frames  int // frames announced
+	Open    int // calls not yet returned, over all threads
+	// Waiting is how many calls given in end order (EndOrderRecorder) wait
+	// to be placed: they show where they are known to be, and each counts
+	// against Limit as the two events it becomes.
+	Waiting int
+	// Spilled is how many calls given in end order came beyond Limit and
+	// waited in a temporary file (not in memory) to be placed.
+	Spilled    int
+	SpillError error // why waiting calls could not be written to the temporary file (they stayed in memory)
+	Unmatched  int   // exits whose frame was not on the thread's stack (not stored)
+	Invalid    int   // events with an unknown kind or a frame id above MaxFrameID (ignored)
+	FirstTS    int64 // earliest event timestamp in ns, 0 before any event
+	LastTS     int64 // latest event timestamp in ns, 0 before any event
 }
 
 // Process records the traced process.
@@ -286,7 +299,7 @@ func (t *Trace) enter(th *threadStore, e *Event) {
 // store appends e to th's records unless the limit is reached (then it is
 // counted as dropped); it returns the record's index and whether it was kept.
 func (t *Trace) store(th *threadStore, e *Event, match int32, depth int) (int32, bool) {
-	if t.stored >= t.limit {
+	if t.stored+t.reserved >= t.limit {
 		t.dropped++
 		return 0, false
 	}
@@ -397,8 +410,16 @@ func (t *Trace) Stats() Stats {
 		FirstTS:   t.firstTS,
 		LastTS:    t.lastTS,
 	}
+	s.Spilled, s.SpillError = t.spilled, t.spillErr
 	for _, th := range t.threads {
 		s.Open += len(th.stack)
+		if p := th.pend; p != nil {
+			s.Waiting += int(p.arrived)
+			s.Spilled += p.spilled
+			if p.err != nil && s.SpillError == nil {
+				s.SpillError = p.err
+			}
+		}
 	}
 	return s
 }

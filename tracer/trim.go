@@ -83,6 +83,7 @@ func (g *Graph) Trim(o TrimOptions) (*Graph, TrimReport) {
 		Edges:   append([]GraphEdge(nil), g.Edges...),
 		StartNS: g.StartNS,
 		LastTS:  g.LastTS,
+		Waiting: g.Waiting,
 	}
 	r := TrimReport{Nodes: len(g.Nodes), Edges: len(g.Edges), Total: g.TotalTime()}
 	if o.FocusSet {
