@@ -331,11 +331,11 @@ func (l *traceLoader) notes(s *Session) string {
 	if stats.Dropped > 0 {
 		parts = append(parts, memoryNote(stats))
 	}
-	if stats.Spilled > 0 {
+	if stats.Spilled > 0 && stats.SpillError == nil {
 		parts = append(parts, fmt.Sprintf("%d calls came, in the file's end order, beyond the memory limit: they waited on disk for their callers, not in memory", stats.Spilled))
 	}
 	if stats.SpillError != nil {
-		parts = append(parts, fmt.Sprintf("calls beyond the memory limit could not wait on disk and were kept in memory (%v)", stats.SpillError))
+		parts = append(parts, stats.SpillError.Error())
 	}
 	if len(parts) == 0 {
 		return ""

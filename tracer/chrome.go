@@ -442,6 +442,11 @@ type chromeReader struct {
 
 	end   *pipeRecorder // takes calls in end order, when endOK
 	endOK bool
+
+	// flushThread's buffers, reused
+	order2 []int
+	placed []bool
+	rest   []chromeSpan
 }
 
 type frameKey struct {
@@ -1545,7 +1550,8 @@ func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
 		// by index any more (B events still open are only counted)
 		slices.SortStableFunc(pending, func(a, b chromeSpan) int { return byStart(&a, &b) })
 	} else {
-		order = make([]int, len(pending))
+		order = slices.Grow(cr.order2[:0], len(pending))[:len(pending)]
+		cr.order2 = order
 		for i := range order {
 			order[i] = th.done + i
 		}
@@ -1629,14 +1635,17 @@ func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
 	}
 	// keep the calls not yet given, and those given whose exit was not
 	// (in the stack or waiting for their E): renumber them
-	placed := make([]bool, len(th.spans))
+	placed := slices.Grow(cr.placed[:0], len(th.spans))[:len(th.spans)]
+	clear(placed)
+	cr.placed = placed
 	for i := range th.done {
 		placed[i] = true
 	}
 	for _, i := range order[:n] {
 		placed[i] = true
 	}
-	rest := make([]chromeSpan, 0, len(th.stack)+len(th.open)+len(pending)-n)
+	// built aside, then copied back: th.spans keeps its capacity
+	rest := cr.rest[:0]
 	remap := make(map[int]int, len(th.stack)+len(th.open))
 	keep := func(i int) int {
 		if j, ok := remap[i]; ok {
@@ -1661,5 +1670,6 @@ func (cr *chromeReader) flushThread(th *chromeThread, final bool) {
 	for k, i := range th.open {
 		th.open[k] = remap[i]
 	}
-	th.spans, th.done = rest, done
+	th.spans, th.done = append(th.spans[:0], rest...), done
+	cr.rest = rest[:0]
 }

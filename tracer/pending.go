@@ -327,7 +327,7 @@ func (p *pendingThread) writeRun() {
 	if p.err == nil && p.file == nil {
 		f, err := os.CreateTemp("", "flowscape-calls-*")
 		if err != nil {
-			p.err = err
+			p.err = fmt.Errorf("calls beyond the memory limit were kept in memory, not on disk: %w", err)
 		} else {
 			_ = os.Remove(f.Name())
 			p.file = f
@@ -339,7 +339,7 @@ func (p *pendingThread) writeRun() {
 			buf = appendPcall(buf, &p.run[i])
 		}
 		if _, err := p.file.WriteAt(buf, p.size); err != nil {
-			p.err = err
+			p.err = fmt.Errorf("calls beyond the memory limit were kept in memory, not on disk: %w", err)
 		} else {
 			p.runs = append(p.runs, spillSpan{off: p.size, n: int64(len(p.run))})
 			p.size += int64(len(buf))
@@ -384,13 +384,14 @@ func (t *Trace) Settle(tid uint32) {
 	p := th.pend
 	p.settling = true
 	t.reserved -= 2 * int(p.n)
+	p.writeRun()
 	t.mu.Unlock()
 	t.version.Add(1)
 
 	// from here on readers do not look at p's calls: this goroutine owns
 	// them, and frees them as they are placed
-	p.writeRun()
-	src := p.sorted()
+	var readErr error
+	src := p.sorted(&readErr)
 	evs := make([]Event, 0, pendEvents)
 	emit := func(e Event) {
 		evs = append(evs, e)
@@ -442,8 +443,10 @@ func (t *Trace) Settle(tid uint32) {
 	}
 	t.mu.Lock()
 	t.spilled += p.spilled
-	if p.err != nil && t.spillErr == nil {
-		t.spillErr = p.err
+	for _, err := range []error{p.err, readErr} {
+		if err != nil && t.spillErr == nil {
+			t.spillErr = err
+		}
 	}
 	th.pend = nil
 	t.mu.Unlock()
@@ -463,7 +466,7 @@ type sortedCalls interface {
 
 // sorted returns p's calls, kept and spilled, in placing order, freeing
 // those kept as they are given.
-func (p *pendingThread) sorted() sortedCalls {
+func (p *pendingThread) sorted(readErr *error) sortedCalls {
 	var srcs []callSource
 	if p.n > 0 {
 		if p.nested {
@@ -485,7 +488,10 @@ func (p *pendingThread) sorted() sortedCalls {
 	}
 	p.inMem = nil
 	for _, r := range p.runs {
-		srcs = append(srcs, &fileCalls{r: bufio.NewReaderSize(io.NewSectionReader(p.file, r.off, r.n*pcallBytes), 32<<10), n: r.n, err: &p.err})
+		srcs = append(srcs, &fileCalls{r: bufio.NewReaderSize(io.NewSectionReader(p.file, r.off, r.n*pcallBytes), 32<<10), n: r.n, err: readErr})
+	}
+	if len(srcs) == 1 {
+		return oneSource{srcs[0]}
 	}
 	m := &mergeCalls{}
 	for _, s := range srcs {
@@ -569,7 +575,7 @@ func (f *fileCalls) next() (pcall, int32, bool) {
 	}
 	if _, err := io.ReadFull(f.r, f.buf[:]); err != nil {
 		if *f.err == nil {
-			*f.err = fmt.Errorf("reading back the calls kept on disk: %w", err)
+			*f.err = fmt.Errorf("calls beyond the memory limit are missing: reading them back from disk: %w", err)
 		}
 		f.n = 0
 		return pcall{}, 0, false
@@ -600,7 +606,15 @@ func (h *mergeHeap) Pop() any {
 	return x
 }
 
-// mergeCalls merges callSources; with one source it just passes it on.
+// oneSource is the only callSource: nothing to merge.
+type oneSource struct{ src callSource }
+
+func (o oneSource) next() (pcall, bool) {
+	c, _, ok := o.src.next()
+	return c, ok
+}
+
+// mergeCalls merges callSources.
 type mergeCalls struct{ h mergeHeap }
 
 func (m *mergeCalls) next() (pcall, bool) {

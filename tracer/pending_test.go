@@ -3,7 +3,9 @@ package tracer_test
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -282,4 +284,59 @@ func TestReturnedConcurrentReaders(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int64(len(tree.post)), calls(tr.Callgraph()))
 	assert.Zero(t, tr.Stats().Waiting)
+}
+
+// Calls in any order, overlapping or not, are all placed: the callgraph
+// counts each once, whether they waited in memory or on disk.
+func FuzzReturned(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 100, 1, 0, 0, 10, 0, 20, 2, 0, 0, 30, 0, 5, 3, 1}, uint16(4))
+	f.Add([]byte{0, 5, 0, 5, 1, 0, 0, 5, 0, 5, 1, 0, 0, 5, 0, 0, 2, 2, 0, 0, 255, 255, 3, 4}, uint16(2))
+	f.Fuzz(func(t *testing.T, in []byte, limit uint16) {
+		var cs []tracer.CallSpan
+		frames := []tracer.Frame{{ID: 1, Func: "a"}, {ID: 2, Func: "b"}, {ID: 3, Func: "c"}, {ID: 4, Func: "d", C: true}}
+		for ; len(in) >= 6; in = in[6:] {
+			c := tracer.CallSpan{
+				Start:   int64(in[0])<<8 | int64(in[1]),
+				Frame:   tracer.FrameID(1 + in[4]%4),
+				C:       in[4]%4 == 3,
+				Unwound: in[5]&1 != 0,
+			}
+			c.End = c.Start + int64(in[2])<<8 | int64(in[3])
+			if in[5]&2 != 0 {
+				c.End = math.MaxInt64 // never returned
+			}
+			cs = append(cs, c)
+		}
+		run := func(limit int) *tracer.Trace {
+			tr := tracer.NewTrace(limit)
+			tr.Frames(frames)
+			for i := 0; i < len(cs); i += 3 {
+				tr.Returned(1, cs[i:min(i+3, len(cs))])
+			}
+			tr.Roots(1)
+			tr.Callgraph()
+			tr.Settle(1)
+			return tr
+		}
+		all := run(0)
+		st := all.Stats()
+		require.Zero(t, st.Waiting)
+		require.Equal(t, int64(len(cs)), calls(all.Callgraph()))
+		small := run(2 + int(limit%64))
+		require.Equal(t, all.Callgraph(), small.Callgraph(), "waiting on disk changes nothing")
+	})
+}
+
+// When the temporary file cannot be written, calls beyond the limit wait
+// in memory instead, and the trace says why; nothing is lost.
+func TestReturnedNoTemporaryDirectory(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	tree := genTree(9, 5_000, 8)
+	got := tree.returned(2_000, tree.post)
+	want := tree.reference(2_000)
+	assert.Equal(t, flowText(t, want), flowText(t, got))
+	assert.Equal(t, want.Callgraph(), got.Callgraph())
+	st := got.Stats()
+	assert.Positive(t, st.Spilled)
+	assert.ErrorContains(t, st.SpillError, "kept in memory, not on disk")
 }

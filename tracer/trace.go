@@ -166,8 +166,10 @@ type Stats struct {
 	Waiting int
 	// Spilled is how many calls given in end order came beyond Limit and
 	// waited in a temporary file (not in memory) to be placed.
-	Spilled    int
-	SpillError error // why waiting calls could not be written to the temporary file (they stayed in memory)
+	Spilled int
+	// SpillError is a fault with that temporary file: it could not be
+	// written (the calls stayed in memory) or read back (calls are missing).
+	SpillError error
 	Unmatched  int   // exits whose frame was not on the thread's stack (not stored)
 	Invalid    int   // events with an unknown kind or a frame id above MaxFrameID (ignored)
 	FirstTS    int64 // earliest event timestamp in ns, 0 before any event
