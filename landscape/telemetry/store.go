@@ -258,9 +258,18 @@ func (s *Store) add(sm *Sample) {
 	}
 	se.behind = se.behind[:0] // strays, counted: the clock had not gone back
 	if ok {
-		s.interval(se, sm.T-last.T)
+		s.gap(se, sm.T-last.T)
 	}
 	s.score(se, sm)
+}
+
+// gap tells the series' detector of a gap before a value dt after the
+// last, and counts it.
+func (s *Store) gap(se *Series, dt int64) {
+	if n := se.gapBefore(dt, s.cfg.Gap); n > 0 {
+		s.stats.Gaps++
+		se.det.Skip(n)
+	}
 }
 
 func (s *Store) score(se *Series, sm *Sample) {
@@ -269,13 +278,14 @@ func (s *Store) score(se *Series, sm *Sample) {
 	s.stats.Samples++
 }
 
-// interval learns the series' usual step from the time dt since its last
-// value, or tells its detector of a gap.
-func (s *Store) interval(se *Series, dt int64) {
+// gapBefore learns the series' usual step from the time dt since its
+// last value and returns how many values were missed when dt is a gap of
+// more than gap usual steps (0 otherwise).
+func (se *Series) gapBefore(dt int64, gap float64) int {
 	switch {
 	case se.step == 0:
 		se.step = dt
-	case float64(dt) <= s.cfg.Gap*float64(se.step):
+	case float64(dt) <= gap*float64(se.step):
 		se.step += (dt - se.step) / 8
 		se.step = max(se.step, 1)
 		se.lastGap = 0
@@ -284,10 +294,10 @@ func (s *Store) interval(se *Series, dt int64) {
 		// often from now on (the first was taken for a gap).
 		se.step, se.lastGap = dt, 0
 	default:
-		s.stats.Gaps++
 		se.lastGap = dt
-		se.det.Skip(int((dt+se.step/2)/se.step) - 1)
+		return int((dt+se.step/2)/se.step) - 1
 	}
+	return 0
 }
 
 // behind takes a sample not after its series' last point: a stray one is
@@ -313,11 +323,47 @@ func (s *Store) behind(se *Series, sm *Sample, last Point) {
 	s.stats.ClockBack++
 	for i := range se.behind {
 		if i > 0 {
-			s.interval(se, se.behind[i].T-se.behind[i-1].T)
+			s.gap(se, se.behind[i].T-se.behind[i-1].T)
 		}
 		s.score(se, &se.behind[i])
 	}
 	se.behind = se.behind[:0]
+}
+
+// Rescore scores every series again with cfg's detectors and thresholds
+// (cfg.Capacity aside: the points kept stay as they are), from its oldest
+// point kept on, as if the series had started there, and keeps cfg for
+// the samples to come. It returns the number of points scored.
+func (s *Store) Rescore(cfg Config) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg.Capacity = s.cfg.Capacity
+	if cfg.Gap <= 1 {
+		cfg.Gap = DefaultConfig().Gap
+	}
+	s.cfg = cfg
+	n := 0
+	for _, se := range s.series {
+		se.det = NewDetector(&s.cfg, se.Metric)
+		se.step, se.lastGap = 0, 0
+		var prev int64
+		for i := range se.Len() {
+			p := &se.ring[i]
+			if len(se.ring) == cap(se.ring) {
+				p = &se.ring[(se.head+i)%len(se.ring)]
+			}
+			if i > 0 {
+				if m := se.gapBefore(p.T-prev, s.cfg.Gap); m > 0 {
+					se.det.Skip(m)
+				}
+			}
+			prev = p.T
+			sc, lv := se.det.Step(p.V)
+			p.Score, p.Level = float32(sc), lv
+			n++
+		}
+	}
+	return n
 }
 
 // Stats returns the counts of samples used and skipped.

@@ -182,3 +182,55 @@ func TestRankPrefersTheDependee(t *testing.T) {
 		t.Errorf("Causes = %v, want h1/cpu0 first", a.Causes)
 	}
 }
+
+// Scoring the points kept again with other thresholds changes the levels
+// as the thresholds say; with the same configuration it gives the same
+// points, a gap included.
+func TestRescore(t *testing.T) {
+	cfg := testConfig()
+	s := NewStore(smallGraph(), cfg)
+	rng := rand.New(rand.NewPCG(4, 4))
+	k := key(KeyID, "h1")
+	ms := int64(0)
+	for i := range 400 {
+		v := 50 + rng.NormFloat64()
+		switch {
+		case i >= 380 && i < 386: // 3σ for six values: only the CUSUM sees it
+			v += 3
+		case i >= 390: // 20σ to the end: critical from its third value
+			v += 20
+		}
+		if i == 200 {
+			ms += 3600_000 // a gap of an hour
+		}
+		s.Add(Sample{Key: k, Metric: "m", T: ms, V: v})
+		ms += 1000
+	}
+	before := s.Series("h1")[0].Points
+	level := func(i int) Level { return s.Series("h1")[0].Points[i].Level }
+	if level(385) != Warning || level(392) != Critical {
+		t.Fatalf("levels at the small shift and at the end: %v, %v; want warning, critical", level(385), level(392))
+	}
+	if n := s.Rescore(cfg); n != 400 {
+		t.Errorf("Rescore scored %d points, want 400", n)
+	}
+	if after := s.Series("h1")[0].Points; !slices.Equal(after, before) {
+		t.Error("scoring again with the same configuration changed the points")
+	}
+
+	hi := cfg
+	hi.Warn, hi.Crit, hi.CusumH = 10, 30, 8
+	s.Rescore(hi)
+	if level(385) != OK || level(392) != Warning {
+		t.Errorf("warning at 10σ, critical at 30σ, CUSUM at 8σ: levels %v, %v; want ok, warning", level(385), level(392))
+	}
+	one := cfg
+	one.K, one.N = 1, 1
+	s.Rescore(one)
+	if level(390) != Critical {
+		t.Errorf("1 of 1: the first value of the 20σ shift is %v, want critical", level(390))
+	}
+	if got := s.Config(); got.K != 1 || got.Capacity != cfg.Capacity {
+		t.Errorf("Config() after Rescore = K %d, capacity %d", got.K, got.Capacity)
+	}
+}
