@@ -131,3 +131,85 @@ func TestFoldHealth(t *testing.T) {
 		t.Error("members lost their own health")
 	}
 }
+
+// The Thresholds section changes the thresholds; the colours, the legend
+// and the time cursor's replay follow them.
+func TestAnomalyPanelThresholds(t *testing.T) {
+	p, _, health, end := demoPanel(t)
+	p.mu.Lock()
+	s := p.store
+	p.mu.Unlock()
+	at := func(min int) *telemetry.Assessment {
+		return s.Assess(end.Add(time.Duration(min)*time.Minute).UnixMilli(), 0)
+	}
+	const driftHost = "rack0-host5" // demoTelemetry's drift, 3 h to 2 h 20 min before the end
+	driftSince := at(-170).State(driftHost).Since
+	if at(-20).State(demoFaultHost).Level != telemetry.OK || driftSince == 0 {
+		t.Fatalf("with 3 of 5: the shift's first sample %v (want ok), the drift's alarm since %d", at(-20).State(demoFaultHost).Level, driftSince)
+	}
+
+	p.tune.warn.SetValue(10)
+	p.tick()
+	if got := (*health)[demoFaultHost]; got.Level != telemetry.Warning {
+		t.Errorf("warning at 10 σ, critical at 20 σ: the 12 σ shift is %+v, want a warning", got)
+	}
+	if l := p.legend.Texts()[1]; !strings.Contains(l, "≥ 10 σ") {
+		t.Errorf("legend %q, want the new threshold", l)
+	}
+	if got := p.tune.warnLabel.Text; got != "Warning at 10 σ off the usual value, critical at 20 σ" {
+		t.Errorf("label %q", got)
+	}
+
+	p.tune.warn.SetValue(4)
+	p.tune.k.SetSelected("1")
+	p.tune.n.SetSelected("1")
+	p.tick()
+	if got := at(-20).State(demoFaultHost).Level; got != telemetry.Critical {
+		t.Errorf("1 of 1: the shift's first sample %v, want critical", got)
+	}
+	if l := p.legend.Texts()[1]; !strings.Contains(l, "1 of the last 1 samples") {
+		t.Errorf("legend %q", l)
+	}
+
+	p.tune.n.SetSelected("5")
+	p.tune.k.SetSelected("3")
+	p.tune.cusum.SetValue(12)
+	p.tick()
+	if got := at(-170).State(driftHost).Since; got <= driftSince {
+		t.Errorf("CUSUM at 12 σ: the drift's alarm since %d, want later than %d (CUSUM at 4 σ)", got, driftSince)
+	}
+	if got := s.Config(); got.CusumH != 12 || got.K != 3 || got.N != 5 || got.Warn != 4 || got.Crit != 8 {
+		t.Errorf("store configuration %+v", got)
+	}
+
+	// k above n moves n up; n below k moves k down.
+	p.tune.k.SetSelected("7")
+	if p.tune.n.Selected != "7" {
+		t.Errorf("k 7 of n %s, want n raised to 7", p.tune.n.Selected)
+	}
+	p.tune.n.SetSelected("2")
+	if p.tune.k.Selected != "2" {
+		t.Errorf("n 2 with k %s, want k lowered to 2", p.tune.k.Selected)
+	}
+	p.tick()
+	if got := s.Config(); got.K != 2 || got.N != 2 {
+		t.Errorf("k-of-n in the store: %d of %d, want 2 of 2", got.K, got.N)
+	}
+}
+
+// A source started after the thresholds changed gets them.
+func TestAnomalyPanelThresholdsOutliveTheSource(t *testing.T) {
+	test.NewTempApp(t)
+	p := newAnomalyPanel()
+	p.async = func(f func()) { f() }
+	test.NewTempWindow(t, p.content())
+	p.tune.warn.SetValue(6)
+	p.tune.k.SetSelected("2")
+	p.startNone(context.Background(), "none")
+	p.mu.Lock()
+	got := p.store.Config()
+	p.mu.Unlock()
+	if got.Warn != 6 || got.Crit != 12 || got.K != 2 || got.N != 5 {
+		t.Errorf("a new source's configuration: warn %g, crit %g, %d of %d; want 6, 12, 2 of 5", got.Warn, got.Crit, got.K, got.N)
+	}
+}
