@@ -260,3 +260,11 @@ func BenchmarkImportVizTracer10M(b *testing.B) {
 	bigOnly(b)
 	benchImport(b, 10_000_000, true, true, 0)
 }
+
+// BenchmarkImportVizTracer10MLimit reads the 10 M-event end-order trace
+// with the Flow tab's smallest memory limit (120 MB, 5 M events): most
+// calls wait on disk for their callers. Only with FLOWSCAPE_BIG=1.
+func BenchmarkImportVizTracer10MLimit(b *testing.B) {
+	bigOnly(b)
+	benchImport(b, 10_000_000, true, true, 5_000_000)
+}
