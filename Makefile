@@ -65,10 +65,9 @@ test: deps $(VIEWER_CHECK_NPM) ## what CI runs: vet, fmt-check, staticcheck, tes
 	@MAKE="$(MAKE)" scripts/test.sh
 
 $(VIEWER_CHECK_NPM): $(VIEWER_CHECK)/package-lock.json
-	@if command -v npm >/dev/null 2>&1; then \
-		echo "cd $(VIEWER_CHECK) && npm ci"; \
-		(cd $(VIEWER_CHECK) && npm ci --no-audit --no-fund) && touch $@; \
-	else echo "deps: npm is not installed: the speedscope checks in app/ will be skipped" >&2; fi
+	@command -v npm >/dev/null 2>&1 || scripts/deps.sh npm
+	@echo "cd $(VIEWER_CHECK) && npm ci"
+	@(cd $(VIEWER_CHECK) && npm ci --no-audit --no-fund) && touch $@
 
 test-go: ## go test with GOTEST_FLAGS over PKGS
 	@GOTEST_COUNTS="$(GOTEST_COUNTS)" scripts/gotest.sh $(GOTEST_FLAGS) -timeout $(GOTEST_TIMEOUT) $(PKGS)
