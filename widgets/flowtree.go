@@ -34,6 +34,7 @@ type FlowTree struct {
 	closedSet map[string]struct{}
 	opened    map[string]struct{} // rows Update opened by itself
 	groups    map[string]tracer.Group
+	topLevel  map[uint32]map[string]bool // per thread, the rows last listed at its top level
 	finished  bool
 }
 
@@ -46,6 +47,7 @@ func NewFlowTree() *FlowTree {
 	ft.closedSet = map[string]struct{}{}
 	ft.opened = map[string]struct{}{}
 	ft.groups = map[string]tracer.Group{}
+	ft.topLevel = map[uint32]map[string]bool{}
 	ft.tree.OnBranchClosed = func(uid widget.TreeNodeID) { ft.closedSet[uid] = struct{}{} }
 	ft.tree.OnBranchOpened = func(uid widget.TreeNodeID) { delete(ft.closedSet, uid) }
 	ft.tree.OnSelected = func(uid widget.TreeNodeID) {
@@ -71,6 +73,7 @@ func (ft *FlowTree) SetTrace(t *tracer.Trace) {
 	ft.closedSet = map[string]struct{}{}
 	ft.opened = map[string]struct{}{}
 	ft.groups = map[string]tracer.Group{}
+	ft.topLevel = map[uint32]map[string]bool{}
 	ft.finished = false
 	ft.tree.Refresh()
 }
@@ -209,10 +212,18 @@ func (ft *FlowTree) childUIDs(uid widget.TreeNodeID) []widget.TreeNodeID {
 		if err != nil {
 			return nil
 		}
+		var out []string
 		if ft.fold {
-			return ft.groupUIDs(uid, t.RootsFolded(uint32(tid)))
+			out = ft.groupUIDs(uid, t.RootsFolded(uint32(tid)))
+		} else {
+			out = ft.nodeUIDs(t.Roots(uint32(tid)))
 		}
-		return ft.nodeUIDs(t.Roots(uint32(tid)))
+		top := make(map[string]bool, len(out))
+		for _, u := range out {
+			top[u] = true
+		}
+		ft.topLevel[uint32(tid)] = top
+		return out
 	case uid[0] == 'g':
 		parent, first, count, ok := parseGroupUID(uid)
 		if !ok {
@@ -348,8 +359,15 @@ func (ft *FlowTree) update(uid widget.TreeNodeID, _ bool, o fyne.CanvasObject) {
 	if !n.Frame.C {
 		loc = fmt.Sprintf("%s:%d", filepath.Base(n.Frame.File), n.Frame.Line)
 	}
+	if n.Waiting && ft.topLevel[n.ID.TID][uid] {
+		// read before its caller (a file in end order, still loading)
+		loc = strings.TrimSpace(loc + "  · caller not read yet")
+	}
 	since := "+" + tracer.FormatDuration(time.Duration(n.Start-t.StartNS()))
 	r.set(name, loc, dur, since, false)
+	if n.Waiting {
+		r.setWaiting(true)
+	}
 }
 
 // ---- rows ----
@@ -378,6 +396,7 @@ func newFlowRow(ft *FlowTree) *flowRow {
 }
 
 func (r *flowRow) set(name, loc, dur, since string, thread bool) {
+	r.setWaiting(false)
 	r.name.SetText(name)
 	r.loc.SetText(loc)
 	r.dur.SetText(dur)
@@ -386,6 +405,16 @@ func (r *flowRow) set(name, loc, dur, since string, thread bool) {
 		r.name.Importance = widget.HighImportance
 	} else {
 		r.name.Importance = widget.MediumImportance
+	}
+}
+
+// setWaiting draws the name of a call placed provisionally (its callers
+// are still being read) in italics.
+func (r *flowRow) setWaiting(w bool) {
+	style := fyne.TextStyle{Bold: !w, Italic: w}
+	if r.name.TextStyle != style {
+		r.name.TextStyle = style
+		r.name.Refresh()
 	}
 }
 

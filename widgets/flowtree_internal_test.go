@@ -147,3 +147,44 @@ func TestFlowTreeDoubleTapOpensSource(t *testing.T) {
 		t.Fatalf("selected %+v, want main", selected)
 	}
 }
+
+// A file written in end order (VizTracer) shows its calls while it loads:
+// those whose caller is not read yet sit at the thread's top level, in
+// italics and saying so; once the caller comes they move under it, and
+// when the thread is settled they are ordinary rows.
+func TestFlowTreeWaitingRows(t *testing.T) {
+	ft := newTestTree(t)
+	tr := tracer.NewTrace(0)
+	tr.Process(tracer.ProcessInfo{PID: 1, StartNS: 1000})
+	tr.Frames([]tracer.Frame{
+		{ID: 1, File: "/src/app.py", Func: "main", Line: 10},
+		{ID: 2, File: "/src/app.py", Func: "a", Line: 20},
+	})
+	tr.Thread(tracer.Thread{TID: 7, Name: "MainThread"})
+	// a() returned twice; main() has not been read yet
+	tr.Returned(7, []tracer.CallSpan{{Start: 1200, End: 1500, Frame: 2}, {Start: 1600, End: 2600, Frame: 2}})
+	ft.SetTrace(tr)
+	ft.SetFold(false)
+	ft.Update()
+	r := rowFor(t, ft, "a")
+	if !strings.Contains(r.Text(), "caller not read yet") || !r.name.TextStyle.Italic {
+		t.Fatalf("a waiting call reads %q (italic %v)", r.Text(), r.name.TextStyle.Italic)
+	}
+	// main() returns: both calls of a() are its children now
+	tr.Returned(7, []tracer.CallSpan{{Start: 1100, End: 3000, Frame: 1}})
+	ft.Update()
+	got := rows(ft)
+	if len(got) != 4 || !strings.HasPrefix(got[1], "main  app.py:10  · caller not read yet") || !strings.HasPrefix(got[2], "a  app.py:20  300ns") {
+		t.Fatalf("rows once main was read = %q", got)
+	}
+	tr.Settle(7)
+	ft.SetTrace(tr)
+	ft.Update()
+	ft.tree.OpenAllBranches()
+	for _, row := range []string{"main", "a"} {
+		r := rowFor(t, ft, row)
+		if strings.Contains(r.Text(), "not read yet") || r.name.TextStyle.Italic {
+			t.Errorf("settled, %s reads %q (italic %v)", row, r.Text(), r.name.TextStyle.Italic)
+		}
+	}
+}
