@@ -391,36 +391,37 @@ const (
 // Detector runs the enabled detectors on one series, one value at a time,
 // and confirms alarms k-of-n.
 type Detector struct {
-	cfg  *Config
-	mad  *MAD
-	ewma *EWMA
-	hw   *HoltWinters
-	// The CUSUM (when useCusum) and its reference without Holt-Winters
-	// (when useSlow), in the struct to spare a load per value.
-	cusum             CUSUM
-	slow              slowMean
-	useCusum, useSlow bool
-	floor             float64
-	hits              uint64 // bit 0 is the newest sample: its score was ≥ Warn
-	crits             uint64 // …≥ Crit
-	mask              uint64
-	held              int // hits since the MAD window last learnt one
+	// Read or written for every value.
+	cfg   *Config
+	mad   *MAD
+	ewma  *EWMA
+	hw    *HoltWinters
+	hits  uint64 // bit 0 is the newest sample: its score was ≥ Warn
+	crits uint64 // …≥ Crit
+	mask  uint64
 	// The MAD window holds residuals from a fast level-and-trend (Holt)
 	// forecast, so that a season or a trend does not widen it.
 	level, trend float64
-	seen         int
+	// The CUSUM (when useCusum), in the struct to spare a load per value.
+	cusum             CUSUM
+	held              int // hits since the MAD window last learnt one
+	seen              int
+	skipped           int // values missed just before the next (see Skip)
+	gapK              int // values since the last gap, for gapRate (0: none or long enough ago)
+	goodAge           int // values learnt since good was taken
+	useCusum, useSlow bool
+	away              bool // a hit since good was taken
+
+	// Used without Holt-Winters, after a hit or after a gap.
+	floor float64
+	slow  slowMean // the CUSUM's reference without Holt-Winters (when useSlow)
 	// The last good reference, from before the last hit (see refState).
 	good    refState
-	goodAge int        // values learnt since good was taken
-	away    bool       // a hit since good was taken
-	quiet   int        // values without a hit since the last one, while away
 	back    [3]float64 // the last deviations from good's forecast, while away
 	nback   int
-	skipped int // values missed just before the next (see Skip)
-	// After a gap of gapN values, gapK counts the values since (0: none
-	// or long enough ago), for gapRate; slowest is the smallest smoothing.
-	gapN, gapK int
-	slowest    float64
+	quiet   int     // values without a hit since the last one, while away
+	gapN    int     // values missed at the last gap
+	slowest float64 // the smallest smoothing of the detector's levels
 }
 
 // Baseline smoothing for the MAD window's residuals.
@@ -511,6 +512,9 @@ func (d *Detector) Observe(x float64) Scores {
 	hit := clip > 0 && sc.Max() >= clip
 	if hit && d.cfg.Relearn > 1 {
 		rate = 1 / float64(d.cfg.Relearn)
+	}
+	if hit && refOK && !d.away {
+		d.good, d.goodAge = d.refState(), 0 // as it was after the last value
 	}
 	lrB, lrE, lrH, lrS := 1.0, 1.0, 1.0, 1.0 // the levels' rates after a gap
 	if d.gapK > 0 {
@@ -654,8 +658,8 @@ func (d *Detector) reference() (f, sd float64, ok bool) {
 
 // The last good reference (Detector.good) is what the slow reference
 // (Holt-Winters' or the slow mean's) had learnt before the last hit: its
-// level and trend. It is taken after every value while no hit
-// has come since, and put back when the values come back to its forecast
+// level and trend. It is taken before a hit is learnt when no hit has
+// come since it was last taken, and put back when the values come back to its forecast
 // after a hit, so that what the detectors learnt of an anomaly, slowly as
 // they do while it lasts, is not taken for a change the other way when it
 // ends. Values that stay away from it without a hit for a MAD window are
@@ -727,12 +731,12 @@ func (d *Detector) restore() {
 	d.good, d.goodAge = d.refState(), 0
 }
 
-// keepGood updates the last good reference after a value was learnt.
+// keepGood counts the values learnt since the last good reference was
+// taken (before the first hit, in Observe) and ends the time away.
 func (d *Detector) keepGood(hit bool) {
 	if d.hw == nil && !d.useSlow {
 		return
 	}
-	d.goodAge++
 	switch {
 	case hit:
 		if !d.away {
@@ -744,8 +748,8 @@ func (d *Detector) keepGood(hit bool) {
 			d.away = false
 		}
 	}
-	if !d.away {
-		d.good, d.goodAge = d.refState(), 0
+	if d.away {
+		d.goodAge++
 	}
 }
 
