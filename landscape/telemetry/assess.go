@@ -12,8 +12,9 @@ import (
 type NodeState struct {
 	ID     string
 	Level  Level   // its own series' worst confirmed level; NoData without series
-	Score  float64 // the worst series' score, in standard deviations
+	Score  float64 // the worst series' score, in standard deviations (an equivalent when By is ByCUSUM)
 	Metric string  // the worst series' metric
+	By     Scorer  // the detector whose score Score is: a z-score, or the CUSUM's lasting shift
 	// Since is when the current alarm of the worst series began (Unix ms;
 	// 0 when the node is not anomalous).
 	Since int64
@@ -110,7 +111,7 @@ func (s *Store) Assess(t, stale int64) *Assessment {
 		}
 		score := float64(p.Score)
 		if p.Level > n.Level || p.Level == n.Level && (score > n.Score || score == n.Score && se.Metric < n.Metric) {
-			n.Level, n.Score, n.Metric = p.Level, score, se.Metric
+			n.Level, n.Score, n.Metric, n.By = p.Level, score, se.Metric, p.By
 			n.Since = 0
 			if p.Level >= Warning {
 				j := i

@@ -99,6 +99,19 @@ func DefaultConfig() Config {
 
 func (c *Config) use(name string) bool { return c.Use == nil || c.Use[name] }
 
+// Uses reports whether the detector name (DetMAD, DetEWMA, DetHW,
+// DetCUSUM) runs with c: it is not turned off in Use, and Holt-Winters
+// has a Period, the CUSUM a decision interval CusumH above 0.
+func (c Config) Uses(name string) bool {
+	switch name {
+	case DetHW:
+		return c.use(name) && c.Period > 1
+	case DetCUSUM:
+		return c.use(name) && c.CusumH > 0
+	}
+	return c.use(name)
+}
+
 func (c *Config) floor(metric string) float64 {
 	if f, ok := c.Floors[metric]; ok {
 		return f
@@ -440,10 +453,10 @@ func NewDetector(cfg *Config, metric string) *Detector {
 	if cfg.use(DetEWMA) {
 		d.ewma = NewEWMA(cfg.Alpha, fl)
 	}
-	if cfg.use(DetHW) && cfg.Period > 1 {
+	if cfg.Uses(DetHW) {
 		d.hw = NewHoltWinters(cfg.Period, cfg.HWAlpha, cfg.HWBeta, cfg.HWGamma, cfg.HWDev, fl)
 	}
-	if cfg.use(DetCUSUM) && cfg.CusumH > 0 {
+	if cfg.Uses(DetCUSUM) {
 		d.cusum, d.useCusum = *NewCUSUM(cfg.CusumK, cfg.CusumH), true
 		if d.hw == nil {
 			a := cfg.CusumAlpha
@@ -467,6 +480,56 @@ type Scores struct {
 
 // Max is the largest of the four.
 func (s Scores) Max() float64 { return max(s.MAD, s.EWMA, s.HW, s.CUSUM) }
+
+// Top is the largest of the four and the detector that gave it (the
+// first of MAD, EWMA, Holt-Winters, CUSUM on a tie; ByNone when all are
+// 0).
+func (s Scores) Top() (float64, Scorer) {
+	v, by := 0.0, ByNone
+	if s.MAD > v {
+		v, by = s.MAD, ByMAD
+	}
+	if s.EWMA > v {
+		v, by = s.EWMA, ByEWMA
+	}
+	if s.HW > v {
+		v, by = s.HW, ByHW
+	}
+	if s.CUSUM > v {
+		v, by = s.CUSUM, ByCUSUM
+	}
+	return v, by
+}
+
+// Scorer names the detector whose score is a value's combined score. A
+// z-score (MAD, EWMA, Holt-Winters) is a number of standard deviations;
+// the CUSUM's is an equivalent (Warn times its sum over CusumH, at most
+// 1.5 Warn): a lasting shift, whatever its size.
+type Scorer uint8
+
+// Scorers.
+const (
+	ByNone  Scorer = iota // no detector scored the value (not ready, or the first after a gap)
+	ByMAD                 // the robust median/MAD z-score
+	ByEWMA                // the EWMA's z-score
+	ByHW                  // Holt-Winters' band
+	ByCUSUM               // the CUSUM's sum
+)
+
+// String is the detector's name in Config.Use ("" for ByNone).
+func (b Scorer) String() string {
+	switch b {
+	case ByMAD:
+		return DetMAD
+	case ByEWMA:
+		return DetEWMA
+	case ByHW:
+		return DetHW
+	case ByCUSUM:
+		return DetCUSUM
+	}
+	return ""
+}
 
 // Step scores x, learns it and returns the combined score (the largest of
 // the detectors') and the confirmed level.

@@ -244,3 +244,29 @@ func TestFloorsPerMetric(t *testing.T) {
 		t.Errorf("a change of 2 on a constant series scored %v with the default floor", sc)
 	}
 }
+
+func TestConfigUses(t *testing.T) {
+	seasonal := DefaultConfig()
+	seasonal.Period = 60
+	noCusum := DefaultConfig()
+	noCusum.CusumH = 0
+	only := DefaultConfig()
+	only.Use = map[string]bool{DetMAD: true}
+	tests := []struct {
+		name string
+		cfg  Config
+		want map[string]bool
+	}{
+		{"default: no season, no Holt-Winters", DefaultConfig(), map[string]bool{DetMAD: true, DetEWMA: true, DetHW: false, DetCUSUM: true}},
+		{"with a season", seasonal, map[string]bool{DetMAD: true, DetEWMA: true, DetHW: true, DetCUSUM: true}},
+		{"CusumH 0 turns the CUSUM off", noCusum, map[string]bool{DetMAD: true, DetEWMA: true, DetHW: false, DetCUSUM: false}},
+		{"Use", only, map[string]bool{DetMAD: true, DetEWMA: false, DetHW: false, DetCUSUM: false}},
+	}
+	for _, tt := range tests {
+		for name, want := range tt.want {
+			if got := tt.cfg.Uses(name); got != want {
+				t.Errorf("%s: Uses(%q) = %v, want %v", tt.name, name, got, want)
+			}
+		}
+	}
+}

@@ -34,8 +34,9 @@ type Sample struct {
 type Point struct {
 	T     int64 // Unix milliseconds
 	V     float64
-	Score float32 // the combined score, in standard deviations
+	Score float32 // the combined score, in standard deviations (an equivalent when By is ByCUSUM)
 	Level Level   // the confirmed level after this sample
+	By    Scorer  // the detector whose score Score is
 }
 
 // SeriesID names a series of a joined node.
@@ -273,8 +274,8 @@ func (s *Store) gap(se *Series, dt int64) {
 }
 
 func (s *Store) score(se *Series, sm *Sample) {
-	sc, lv := se.det.Step(sm.V)
-	se.push(Point{T: sm.T, V: sm.V, Score: float32(sc), Level: lv})
+	sc, by := se.det.Observe(sm.V).Top()
+	se.push(Point{T: sm.T, V: sm.V, Score: float32(sc), Level: se.det.Level(), By: by})
 	s.stats.Samples++
 }
 
@@ -358,8 +359,8 @@ func (s *Store) Rescore(cfg Config) int {
 				}
 			}
 			prev = p.T
-			sc, lv := se.det.Step(p.V)
-			p.Score, p.Level = float32(sc), lv
+			sc, by := se.det.Observe(p.V).Top()
+			p.Score, p.Level, p.By = float32(sc), se.det.Level(), by
 			n++
 		}
 	}

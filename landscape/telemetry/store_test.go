@@ -234,3 +234,44 @@ func TestRescore(t *testing.T) {
 		t.Errorf("Config() after Rescore = K %d, capacity %d", got.K, got.Capacity)
 	}
 }
+
+// The store says which detector gave a point its score, and the node's
+// state which one gave the worst series': a small lasting shift is the
+// CUSUM's (its score is no number of σ), a large jump a z-score's.
+func TestStoreSaysWhichDetectorScored(t *testing.T) {
+	tests := []struct {
+		name  string
+		shift float64
+		want  func(Scorer) bool
+		level Level
+	}{
+		{"3σ lasting shift", 3, func(b Scorer) bool { return b == ByCUSUM }, Warning},
+		{"30σ jump", 30, func(b Scorer) bool { return b == ByMAD || b == ByEWMA }, Critical},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewStore(smallGraph(), testConfig())
+			rng := rand.New(rand.NewPCG(4, 4))
+			for i := range 400 {
+				v := 50 + rng.NormFloat64()
+				if i >= 380 {
+					v += tt.shift
+				}
+				s.Add(Sample{Key: key(KeyID, "h2"), Metric: "cpu", T: int64(i) * 1000, V: v})
+			}
+			a := s.Assess(399_000, 0)
+			n := a.State("h2")
+			if n.Level != tt.level || !tt.want(n.By) {
+				t.Fatalf("h2: %v, score %.1f by %q; want %v", n.Level, n.Score, n.By, tt.level)
+			}
+			for _, p := range s.Series("h2")[0].Points[:300] {
+				if p.By == ByCUSUM && p.Score >= 4 {
+					t.Fatalf("normal value at %d: CUSUM score %.1f", p.T, p.Score)
+				}
+			}
+			if first := s.Series("h2")[0].Points[0]; first.By != ByNone || first.Score != 0 {
+				t.Errorf("the first value: score %.1f by %q, want none", first.Score, first.By)
+			}
+		})
+	}
+}
