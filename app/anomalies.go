@@ -32,7 +32,6 @@ import (
 // offending metric and a time cursor that replays the colours.
 type anomalyPanel struct {
 	legend      *widgets.AnomalyLegend
-	legendBox   *fyne.Container // holds legend, made again when the thresholds change
 	tune        *thresholdControls
 	list        *widget.List
 	spark       *widgets.Sparkline
@@ -79,7 +78,6 @@ func newAnomalyPanel() *anomalyPanel {
 	p := &anomalyPanel{cfg: telemetry.DefaultConfig(), async: func(f func()) { go f() }}
 	p.th = thresholdsOf(p.cfg)
 	p.legend = widgets.NewAnomalyLegend(p.cfg)
-	p.legendBox = container.NewStack(p.legend)
 	p.tune = newThresholdControls(p.th, p.setThresholds)
 	p.status = widget.NewLabel("No telemetry yet.")
 	p.status.Wrapping = fyne.TextWrapWord
@@ -136,10 +134,28 @@ func newAnomalyPanel() *anomalyPanel {
 	return p
 }
 
+// scoreText says what a score is: a z-score in σ, or the CUSUM's lasting
+// shift, whose score is no number of σ (see telemetry.Scorer).
+func scoreText(score float64, by telemetry.Scorer) string {
+	if by == telemetry.ByCUSUM {
+		return "lasting shift (CUSUM)"
+	}
+	return fmt.Sprintf("z %.1f σ", score)
+}
+
+// offText says how a node's metric is off: "cpu_busy_pct 5.2 σ off its
+// usual value", or a lasting shift for the CUSUM.
+func offText(n *telemetry.NodeState) string {
+	if n.By == telemetry.ByCUSUM {
+		return n.Metric + " in a lasting shift from its usual value (CUSUM)"
+	}
+	return fmt.Sprintf("%s %.1f σ off its usual value", n.Metric, n.Score)
+}
+
 // rowText is one line of the anomalies list.
 func rowText(n *telemetry.NodeState) string {
 	if n.Rank > 0 {
-		return fmt.Sprintf("%.1f σ · cause #%d · %s %s %s", n.Score, n.Rank, n.ID, n.Level, n.Metric)
+		return fmt.Sprintf("%s · cause #%d · %s %s %s", scoreText(n.Score, n.By), n.Rank, n.ID, n.Level, n.Metric)
 	}
 	return fmt.Sprintf("%s · impacted via %s", n.ID, strings.Join(n.ImpactedBy, ", "))
 }
@@ -151,7 +167,7 @@ func (p *anomalyPanel) content() fyne.CanvasObject {
 	cursor := container.NewBorder(nil, nil, widget.NewLabel("Time"), p.live, p.cursor)
 	spark := container.NewStack(minHeight(40), p.spark)
 	tune := widget.NewAccordion(widget.NewAccordionItem("Thresholds", p.tune.content()))
-	return container.NewVBox(title, p.legendBox, p.status, tune, list, cursor, p.cursorLabel, p.sparkLabel, spark)
+	return container.NewVBox(title, p.legend, p.status, tune, list, cursor, p.cursorLabel, p.sparkLabel, spark)
 }
 
 // start stops the running telemetry source and starts run with a new
@@ -432,7 +448,7 @@ func (p *anomalyPanel) assess(s *telemetry.Store) {
 	why := ""
 	if len(a.Causes) > 0 {
 		n := a.Nodes[a.Causes[0]]
-		why = fmt.Sprintf("Likeliest cause: %s is %s, %s %.1f σ off its usual value since %s", n.ID, n.Level, n.Metric, n.Score, clock(n.Since))
+		why = fmt.Sprintf("Likeliest cause: %s is %s, %s since %s", n.ID, n.Level, offText(n), clock(n.Since))
 		if d := dependents(a, n.ID); d > 0 {
 			why += fmt.Sprintf("; %d nodes depend on it", d)
 		}
@@ -498,7 +514,7 @@ func clock(ms int64) string {
 // describe is the telemetry part of a node's details.
 func (p *anomalyPanel) describe(id string) string {
 	p.mu.Lock()
-	a := p.a
+	a, warn := p.a, p.cfg.Warn
 	p.mu.Unlock()
 	if a == nil {
 		return ""
@@ -507,7 +523,10 @@ func (p *anomalyPanel) describe(id string) string {
 	var s strings.Builder
 	switch {
 	case n.Anomalous():
-		fmt.Fprintf(&s, "Telemetry: %s, root-cause rank %d: %s %.1f σ off its usual value since %s\n", n.Level, n.Rank, n.Metric, n.Score, clock(n.Since))
+		fmt.Fprintf(&s, "Telemetry: %s, root-cause rank %d: %s since %s\n", n.Level, n.Rank, offText(n), clock(n.Since))
+	case n.Level == telemetry.OK && n.By == telemetry.ByCUSUM && warn > 0:
+		// The CUSUM's score is warn when its sum reaches the alarm.
+		fmt.Fprintf(&s, "Telemetry: ok (worst: %s, the CUSUM at %.0f %% of its alarm)\n", n.Metric, 100*n.Score/warn)
 	case n.Level == telemetry.OK:
 		fmt.Fprintf(&s, "Telemetry: ok (worst: %s %.1f σ)\n", n.Metric, n.Score)
 	default:

@@ -111,6 +111,64 @@ func TestAnomalyPanelTimeCursor(t *testing.T) {
 	}
 }
 
+// The demo's slow drift is first seen by the CUSUM, as a lasting shift
+// smaller than the warning's 4 σ: the list, the legend's why and the
+// node's details say so, not a number of σ; later, when the drift is
+// large, they give its z-score.
+func TestAnomalyPanelSaysWhatTheAlarmIs(t *testing.T) {
+	p, _, _, end := demoPanel(t)
+	const driftHost = "rack0-host5"
+	p.mu.Lock()
+	s := p.store
+	p.mu.Unlock()
+	var cusumAt, zAt int64
+	for m := -180; m <= -130 && (cusumAt == 0 || zAt == 0); m++ {
+		t := end.Add(time.Duration(m) * time.Minute).UnixMilli()
+		switch n := s.Assess(t, 0).State(driftHost); {
+		case n.Anomalous() && n.By == telemetry.ByCUSUM && cusumAt == 0:
+			cusumAt = t
+		case n.Level == telemetry.Critical && n.By != telemetry.ByCUSUM:
+			zAt = t
+		}
+	}
+	if cusumAt == 0 || zAt == 0 {
+		t.Fatalf("the drift on %s: no alarm by the CUSUM (%d) or no critical z-score (%d)", driftHost, cusumAt, zAt)
+	}
+	row := func() string {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, r := range p.rows {
+			if r.ID == driftHost {
+				return rowText(r)
+			}
+		}
+		return ""
+	}
+
+	at := func(t int64) { // as the cursor would, without its slider's rounding
+		p.mu.Lock()
+		p.at = t
+		p.mu.Unlock()
+		p.changed()
+		p.tick()
+	}
+	at(cusumAt)
+	if got := row(); !strings.HasPrefix(got, "lasting shift (CUSUM) · cause #1 · "+driftHost+" warning cpu_busy_pct") || strings.Contains(got, "σ") {
+		t.Errorf("row at the CUSUM's alarm: %q", got)
+	}
+	if why := p.legend.Texts()[len(p.legend.Texts())-1]; !strings.Contains(why, "cpu_busy_pct in a lasting shift from its usual value (CUSUM) since") {
+		t.Errorf("legend's why: %q", why)
+	}
+	if d := p.describe(driftHost); !strings.Contains(d, "rank 1: cpu_busy_pct in a lasting shift") || strings.Contains(d, "σ") {
+		t.Errorf("details: %q", d)
+	}
+
+	at(zAt)
+	if got := row(); !strings.HasPrefix(got, "z ") || !strings.Contains(got, " σ · cause #1 · "+driftHost+" critical") {
+		t.Errorf("row when the drift is critical: %q", got)
+	}
+}
+
 func TestFoldHealth(t *testing.T) {
 	h := map[string]widgets.NodeHealth{
 		"a": {Level: telemetry.OK},
@@ -177,6 +235,9 @@ func TestAnomalyPanelThresholds(t *testing.T) {
 	p.tick()
 	if got := at(-170).State(driftHost).Since; got <= driftSince {
 		t.Errorf("CUSUM at 12 σ: the drift's alarm since %d, want later than %d (CUSUM at 4 σ)", got, driftSince)
+	}
+	if l := strings.Join(p.legend.Texts(), "\n"); !strings.Contains(l, "adding up to 12 σ (CUSUM)") {
+		t.Errorf("legend %q, want the CUSUM's new decision interval", l)
 	}
 	if got := s.Config(); got.CusumH != 12 || got.K != 3 || got.N != 5 || got.Warn != 4 || got.Crit != 8 {
 		t.Errorf("store configuration %+v", got)

@@ -9,7 +9,6 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"flowscape/landscape/telemetry"
-	"flowscape/widgets"
 )
 
 // The anomalies panel's Thresholds section.
@@ -22,9 +21,7 @@ func (p *anomalyPanel) setThresholds(th thresholds) {
 	p.cfg = th.apply(p.cfg)
 	cfg := p.cfg
 	p.mu.Unlock()
-	p.legend = widgets.NewAnomalyLegend(cfg)
-	p.legendBox.Objects = []fyne.CanvasObject{p.legend}
-	p.legendBox.Refresh()
+	p.legend.SetThresholds(cfg)
 	p.retune.Store(true)
 	p.changed()
 }
