@@ -15,11 +15,24 @@ import (
 )
 
 // WriteChrome writes the stored calls of t as Chrome Trace Event JSON (the
-// format chrome://tracing, Perfetto and VizTracer read): one complete "X"
-// event per call, "M" events naming the process and threads, and the
-// process info under "otherData". Timestamps are µs since t.StartNS() with
-// ns precision; calls still open last until their thread's latest event and
-// carry "open":true. It streams: memory does not grow with the trace.
+// format chrome://tracing, Perfetto, VizTracer and speedscope read): one
+// complete "X" event per call, "M" events naming the process and threads,
+// and the process info under "otherData". Timestamps are µs since
+// t.StartNS() with ns precision; calls still open last until their thread's
+// latest event.
+//
+// An event is named by Frame.Label, "func (file:line)" as VizTracer names
+// it, with "cat" "python", or "c" for a C function. Viewers that tell
+// functions apart by name and args (speedscope keys a frame on the name
+// plus its args as JSON) must see the same for every call of a function, so
+// what differs from call to call is written beside the standard fields,
+// where they do not look (as VizTracer once wrote "caller_lineno"): "line"
+// and "exit_line" (the current line at entry and exit, when known),
+// "open":true for a call still running, "truncated":true for one closed
+// after the store was full, "unwound":true for one left by an exception.
+// "args" holds only what is the same for every call: the frame's "file" and
+// "first_line", written when the name cannot be read back into them. It
+// streams: memory does not grow with the trace.
 func WriteChrome(w io.Writer, t *Trace) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	info := t.Info()
@@ -65,22 +78,26 @@ func WriteChrome(w io.Writer, t *Trace) error {
 		return err
 	}
 
-	// frames are looked up once per id, outside the lock of readSpans
-	var frames []Frame
-	var known []bool
-	frame := func(id FrameID) *Frame {
-		if int(id) >= len(known) {
-			n := max(int(id)+1, 2*len(known))
-			frames = append(frames, make([]Frame, n-len(frames))...)
-			known = append(known, make([]bool, n-len(known))...)
+	// each frame's part of its events is made once per id, outside the
+	// lock of readSpans: the head (from '{' to the pid) and the args
+	type chromeFrame struct {
+		head, args []byte
+		known      bool
+	}
+	var frames []chromeFrame
+	frame := func(id FrameID) *chromeFrame {
+		if int(id) >= len(frames) {
+			frames = append(frames, make([]chromeFrame, max(int(id)+1, 2*len(frames))-len(frames))...)
 		}
-		if !known[id] {
+		cf := &frames[id]
+		if !cf.known {
 			t.mu.RLock()
-			frames[id] = t.frameOrStub(id)
+			f := t.frameOrStub(id)
 			t.mu.RUnlock()
-			known[id] = true
+			cf.head, cf.args = chromeFrameJSON(f, info.PID)
+			cf.known = true
 		}
-		return &frames[id]
+		return cf
 	}
 
 	buf := make([]span, 1024)
@@ -99,10 +116,7 @@ func WriteChrome(w io.Writer, t *Trace) error {
 				f := frame(r.frame)
 				b = b[:0]
 				b = append(b, ",\n"...)
-				b = append(b, `{"ph":"X","name":`...)
-				b = appendJSONString(b, f.Label())
-				b = append(b, `,"cat":"python","pid":`...)
-				b = strconv.AppendInt(b, int64(info.PID), 10)
+				b = append(b, f.head...)
 				b = append(b, `,"tid":`...)
 				b = strconv.AppendUint(b, uint64(th.tid), 10)
 				b = append(b, `,"ts":`...)
@@ -113,18 +127,13 @@ func WriteChrome(w io.Writer, t *Trace) error {
 				}
 				b = append(b, `,"dur":`...)
 				b = appendMicros(b, max(end-r.ts, 0))
-				b = append(b, `,"args":{"file":`...)
-				b = appendJSONString(b, f.File)
-				b = append(b, `,"first_line":`...)
-				b = strconv.AppendInt(b, int64(f.Line), 10)
-				b = append(b, `,"line":`...)
-				b = strconv.AppendInt(b, int64(r.line), 10)
-				if s.exitOK && r.kind&flagUnwound == 0 {
+				if r.line != 0 {
+					b = append(b, `,"line":`...)
+					b = strconv.AppendInt(b, int64(r.line), 10)
+				}
+				if s.exitOK && r.kind&flagUnwound == 0 && s.exit.line != 0 {
 					b = append(b, `,"exit_line":`...)
 					b = strconv.AppendInt(b, int64(s.exit.line), 10)
-				}
-				if f.C {
-					b = append(b, `,"c":true`...)
 				}
 				switch {
 				case r.match == matchOpen:
@@ -135,7 +144,8 @@ func WriteChrome(w io.Writer, t *Trace) error {
 				if r.kind&flagUnwound != 0 || (s.exitOK && s.exit.kind == Unwind) {
 					b = append(b, `,"unwound":true`...)
 				}
-				b = append(b, "}}"...)
+				b = append(b, f.args...)
+				b = append(b, '}')
 				if _, err := bw.Write(b); err != nil {
 					return err
 				}
@@ -179,6 +189,42 @@ type chromeOther struct {
 	StartNS     int64    `json:"start_ns,omitempty"`
 	Events      int      `json:"events,omitempty"`
 	Dropped     int      `json:"dropped,omitempty"`
+}
+
+// chromeFrameJSON returns the part of an X event of f that is the same for
+// every call: its head, from '{' to the pid, and its args, empty when the
+// name says everything (ReadChrome reads "func (file:line)" back into the
+// function, file and first line; a name that is no such label is a C
+// function with "cat":"c", or a function without a file).
+func chromeFrameJSON(f Frame, pid int) (head, args []byte) {
+	head = append(head, `{"ph":"X","name":`...)
+	head = appendJSONString(head, f.Label())
+	if f.C {
+		head = append(head, `,"cat":"c","pid":`...)
+	} else {
+		head = append(head, `,"cat":"python","pid":`...)
+	}
+	head = strconv.AppendInt(head, int64(pid), 10)
+	var exact bool
+	switch {
+	case f.C:
+		// the C functions of the Python agent are in file "~"
+		exact = (f.File == "" || f.File == "~") && f.Line == 0
+	case f.File == "":
+		_, _, _, label := parseLabel(f.Func)
+		exact = f.Line == 0 && !label
+	default:
+		fn, file, line, ok := parseLabel(f.Label())
+		exact = ok && fn == f.Func && file == f.File && line == f.Line
+	}
+	if !exact {
+		args = append(args, `,"args":{"file":`...)
+		args = appendJSONString(args, f.File)
+		args = append(args, `,"first_line":`...)
+		args = strconv.AppendInt(args, int64(f.Line), 10)
+		args = append(args, '}')
+	}
+	return head, args
 }
 
 // appendMicros appends ns as µs with three decimals.
@@ -343,7 +389,34 @@ type chromeEvent struct {
 	TID     chromeID
 	TS      []byte // the number's text, empty when absent
 	Dur     []byte
-	Args    chromeArgs
+	Cat     chromeCat
+	// Args also takes the fields of its own a call has beside the
+	// standard ones, as WriteChrome writes them (line, exit_line, open,
+	// unwound)
+	Args chromeArgs
+}
+
+// chromeCat is what an event's category says about its function.
+type chromeCat uint8
+
+const (
+	catOther  chromeCat = iota
+	catPython           // "python": WriteChrome's Python functions
+	catC                // "c": WriteChrome's C functions
+	catFEE              // "FEE": VizTracer's function entries and exits
+)
+
+// catOf classifies an event's category.
+func catOf(b []byte) chromeCat {
+	switch {
+	case string(b) == "python":
+		return catPython
+	case string(b) == "c":
+		return catC
+	case len(b) == 3 && b[0]|0x20 == 'f' && b[1]|0x20 == 'e' && b[2]|0x20 == 'e':
+		return catFEE
+	}
+	return catOther
 }
 
 // chromeArgs is the part of an event's args ReadChrome uses.
@@ -413,7 +486,8 @@ type chromeReader struct {
 	sc      *jsonScanner
 	names   map[string]string  // interned names and files
 	byName  map[string]FrameID // frames of events named without a file, by name
-	byNameC map[string]FrameID // the same for C functions ("c": true)
+	byNameC map[string]FrameID // the same for C functions ("c": true, "cat":"c")
+	byFEE   map[string]FrameID // the same for VizTracer's ("cat":"FEE")
 	rec     Recorder
 	report  ChromeReport
 
@@ -543,6 +617,7 @@ func ReadChromeReport(r io.Reader, rec Recorder) (ChromeReport, error) {
 		names:     make(map[string]string),
 		byName:    make(map[string]FrameID),
 		byNameC:   make(map[string]FrameID),
+		byFEE:     make(map[string]FrameID),
 		rec:       rec,
 		frameIDs:  make(map[frameKey]FrameID),
 		tids:      make(map[uint32]*chromeThread),
@@ -745,6 +820,7 @@ const (
 	keyTS
 	keyDur
 	keyArgs
+	keyCat
 	keyFile
 	keyFirstLine
 	keyLine
@@ -771,6 +847,17 @@ func eventKeyOf(k []byte) eventKey {
 		return keyDur
 	case "args":
 		return keyArgs
+	case "cat":
+		return keyCat
+	// a call's own fields, as WriteChrome writes them
+	case "line":
+		return keyLine
+	case "exit_line":
+		return keyExitLine
+	case "open":
+		return keyOpen
+	case "unwound":
+		return keyUnwound
 	}
 	return keyOther
 }
@@ -852,6 +939,20 @@ func (cr *chromeReader) readEvent(ev *chromeEvent) error {
 			} else {
 				err = cr.readArgs(&ev.Args)
 			}
+		case keyCat:
+			var b []byte
+			var ok bool
+			if b, ok, err = cr.optString(); ok {
+				ev.Cat = catOf(b)
+			}
+		case keyLine:
+			err = cr.intNumber(&ev.Args.Line, nil, "line")
+		case keyExitLine:
+			err = cr.intNumber(&ev.Args.ExitLine, &ev.Args.HasExitLine, "exit_line")
+		case keyOpen:
+			err = cr.boolean(&ev.Args.Open)
+		case keyUnwound:
+			err = cr.boolean(&ev.Args.Unwound)
 		default:
 			err = sc.skip(nil)
 		}
@@ -1242,8 +1343,11 @@ func (cr *chromeReader) frame(ev *chromeEvent) FrameID {
 	if !ev.Args.HasFile {
 		// most events name their frame alone: look the name up once
 		byName := cr.byName
-		if ev.Args.C {
+		switch {
+		case ev.Args.C || ev.Cat == catC:
 			byName = cr.byNameC
+		case ev.Cat == catFEE:
+			byName = cr.byFEE
 		}
 		if id, ok := byName[string(ev.name)]; ok {
 			return id
@@ -1257,19 +1361,27 @@ func (cr *chromeReader) frame(ev *chromeEvent) FrameID {
 	return cr.frameOf(ev)
 }
 
+// frameOf interns the function an event names. "func (file:line)" is a
+// Python function (with args file and first_line, the name is that label
+// or the function alone); a C function is marked ("c": true in args, or
+// "cat":"c" as WriteChrome writes it). VizTracer names Python functions
+// "func (file:line)" and C functions "module.func", both with "cat":"FEE",
+// so in its files a name without a file is a C function.
 func (cr *chromeReader) frameOf(ev *chromeEvent) FrameID {
 	var f Frame
 	name := cr.eventName(ev)
+	c := ev.Args.C || ev.Cat == catC
 	if ev.Args.HasFile {
-		f = Frame{Func: name, File: ev.Args.File, Line: ev.Args.FirstLine, C: ev.Args.C}
-		// WriteChrome names Python frames "func (file:line)"
-		if fn, file, line, ok := parseLabel(name); ok && file == f.File && line == f.Line {
+		f = Frame{Func: name, File: ev.Args.File, Line: ev.Args.FirstLine, C: c}
+		if fn, ok := cutLabel(name, f.File, f.Line); ok && !c {
 			f.Func = fn
 		}
+	} else if c {
+		f = Frame{Func: name, C: true}
 	} else if fn, file, line, ok := parseLabel(name); ok {
 		f = Frame{Func: fn, File: file, Line: line}
 	} else {
-		f = Frame{Func: name, C: ev.Args.C}
+		f = Frame{Func: name, C: ev.Cat == catFEE}
 	}
 	k := frameKey{file: f.File, line: f.Line, fn: f.Func}
 	if id, ok := cr.frameIDs[k]; ok {
@@ -1279,6 +1391,32 @@ func (cr *chromeReader) frameOf(ev *chromeEvent) FrameID {
 	cr.frameIDs[k] = f.ID
 	cr.frames = append(cr.frames, f)
 	return f.ID
+}
+
+// cutLabel returns the function of name when name is the label
+// "func (file:line)" of that file and line.
+func cutLabel(name, file string, line int) (string, bool) {
+	rest, ok := strings.CutSuffix(name, ")")
+	if !ok || line < 0 {
+		return "", false
+	}
+	// the line's digits, from the last
+	for v := line; ; v /= 10 {
+		if rest == "" || rest[len(rest)-1] != byte('0'+v%10) {
+			return "", false
+		}
+		rest = rest[:len(rest)-1]
+		if v < 10 {
+			break
+		}
+	}
+	if rest, ok = strings.CutSuffix(rest, ":"); !ok {
+		return "", false
+	}
+	if rest, ok = strings.CutSuffix(rest, file); !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, " (")
 }
 
 // parseLabel splits "func (file:line)".

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,21 +123,89 @@ func TestChromeRoundTrip(t *testing.T) {
 			assert.Equal(t, 7, got.Info().PID)
 			assert.Equal(t, len(want.Threads()), len(got.Threads()))
 
-			// the flow keeps its shape: same entries, same depths
-			var wantFlow, gotFlow []string
-			flow := func(out *[]string) func(uint32, tracer.Event, int) bool {
-				return func(tid uint32, e tracer.Event, depth int) bool {
-					if e.Kind.IsEntry() {
-						*out = append(*out, strings.Repeat(" ", depth)+e.Kind.String())
+			// the flow keeps its shape and its lines: the same entries at
+			// the same depths and times, each with its line, and the
+			// returns with theirs (a call closed by the exit of its caller
+			// comes back with an exit of its own: unwinds are not compared)
+			flow := func(tr *tracer.Trace) (entries, exits []string) {
+				tr.Walk(func(tid uint32, e tracer.Event, depth int) bool {
+					f, _ := tr.Frame(e.Frame)
+					ev := fmt.Sprintf("%d %s%s %s line %d at %d", tid, strings.Repeat(" ", depth), e.Kind, f.Label(), e.Line, e.TS)
+					switch {
+					case e.Kind.IsEntry():
+						entries = append(entries, ev)
+					case e.Kind != tracer.Unwind:
+						exits = append(exits, ev)
 					}
 					return true
-				}
+				})
+				return entries, exits
 			}
-			want.Walk(flow(&wantFlow))
-			got.Walk(flow(&gotFlow))
-			assert.Equal(t, wantFlow, gotFlow)
+			wantEntries, wantExits := flow(want)
+			gotEntries, gotExits := flow(got)
+			assert.Equal(t, wantEntries, gotEntries)
+			assert.Equal(t, wantExits, gotExits)
 		})
 	}
+}
+
+// Functions come back as they were whatever their names, though each
+// event is named by its label alone where that says everything: a file
+// with " (" in its path, a function without a file whose name looks like a
+// label, C functions, functions with parentheses or colons in their names.
+func TestChromeRoundTripFrames(t *testing.T) {
+	frames := []tracer.Frame{
+		{ID: 1, Func: "main", File: "/srv/app.py", Line: 1},
+		{ID: 2, Func: "f", File: "/tmp/my (copy)/x.py", Line: 3},
+		{ID: 3, Func: "weird (a.py:1)"},
+		{ID: 4, Func: "g (inner)", File: "b.py", Line: 7},
+		{ID: 5, Func: "len", File: "~", C: true},
+		{ID: 6, Func: "from_collapsed_stacks"},
+		{ID: 7, Func: "odd:name (x.py:2)", File: "c.py", Line: 5},
+		{ID: 8, Func: "builtins.print", C: true},
+		{ID: 9, Func: "h", File: "d.py:9", Line: 12},
+		{ID: 10, Func: "<lambda>", File: "<string>", Line: 0},
+	}
+	want := tracer.NewTrace(0)
+	want.Process(tracer.ProcessInfo{PID: 3})
+	want.Frames(frames)
+	evs := []tracer.Event{{TS: 1000, Frame: 1, Kind: tracer.Call}}
+	for i, f := range frames[1:] {
+		call, ret := tracer.Call, tracer.Return
+		if f.C {
+			call, ret = tracer.CCall, tracer.CReturn
+		}
+		ts := int64(2000 + 1000*i)
+		evs = append(evs, tracer.Event{TS: ts, Frame: f.ID, Line: int32(i), Kind: call},
+			tracer.Event{TS: ts + 500, Frame: f.ID, Line: int32(i + 1), Kind: ret})
+	}
+	evs = append(evs, tracer.Event{TS: 20000, Frame: 1, Kind: tracer.Return})
+	want.Events(1, evs)
+
+	var buf bytes.Buffer
+	require.NoError(t, tracer.WriteChrome(&buf, want))
+	got := tracer.NewTrace(0)
+	require.NoError(t, tracer.ReadChrome(bytes.NewReader(buf.Bytes()), got))
+	seen := func(tr *tracer.Trace) []tracer.Frame {
+		var out []tracer.Frame
+		tr.Walk(func(_ uint32, e tracer.Event, _ int) bool {
+			if e.Kind.IsEntry() {
+				f, _ := tr.Frame(e.Frame)
+				f.ID = 0
+				if f.File == "~" {
+					f.File = "" // the agent's file for C functions is not kept
+				}
+				out = append(out, f)
+			}
+			return true
+		})
+		return out
+	}
+	assert.Equal(t, seen(want), seen(got), buf.String())
+
+	// args only where the name is not enough: the file with " (" and the
+	// name that looks like a label
+	assert.Equal(t, 2, strings.Count(buf.String(), `"args":{"file"`), buf.String())
 }
 
 // readChromeTests seed FuzzReadChrome too.
@@ -179,15 +248,15 @@ var readChromeTests = []struct {
 			{"ph":"E","ts":3,"pid":9,"tid":7},
 			{"ph":"i","name":"mark","ts":3,"pid":9,"tid":7}
 		],"stackFrames":{}}`,
-		calls:   map[string]int64{"f ( :0)": 1, "h (b.py:1)": 1},
-		incl:    map[string]int64{"f ( :0)": 3000, "h (b.py:1)": 1000},
+		calls:   map[string]int64{"f": 1, "h (b.py:1)": 1},
+		incl:    map[string]int64{"f": 3000, "h (b.py:1)": 1000},
 		threads: []tracer.Thread{{TID: 7, Name: "worker"}},
 		ignored: map[string]int{"C": 1, "i": 1},
 	},
 	{
 		name:    "string tid and unparsable name",
 		in:      `[{"ph":"X","name":"weird(","ts":10,"dur":1,"pid":"p","tid":"main"}]`,
-		calls:   map[string]int64{"weird( ( :0)": 1},
+		calls:   map[string]int64{"weird(": 1},
 		threads: []tracer.Thread{{TID: 1 << 31, Name: "main"}},
 	},
 	{
@@ -196,6 +265,39 @@ var readChromeTests = []struct {
 		calls:   map[string]int64{"f (a.py:1)": 1, "g (a.py:2)": 1},
 		incl:    map[string]int64{"f (a.py:1)": 2000, "g (a.py:2)": 1000},
 		threads: []tracer.Thread{{TID: 3}},
+	},
+	{
+		// VizTracer names Python functions "func (file:line)" and C
+		// functions "module.func", both in category FEE
+		name: "VizTracer's C functions",
+		in: `{"traceEvents":[{"ph":"X","name":"f (a.py:3)","cat":"FEE","ts":1,"dur":5,"pid":1,"tid":1},
+			{"ph":"X","name":"builtins.len","cat":"FEE","ts":2,"dur":1,"pid":1,"tid":1},
+			{"ph":"X","name":"time.sleep","cat":"fee","ts":3,"dur":1,"pid":1,"tid":1},
+			{"ph":"X","name":"marker","ts":4,"dur":1,"pid":1,"tid":1}],
+			"viztracer_metadata":{"version":"1.1.1"}}`,
+		calls:   map[string]int64{"f (a.py:3)": 1, "builtins.len [C]": 1, "time.sleep [C]": 1, "marker": 1},
+		threads: []tracer.Thread{{TID: 1}},
+	},
+	{
+		// WriteChrome's own: category c for C functions, a call's lines
+		// beside the standard fields, args only where the name is not
+		// enough
+		name: "categories, lines and args as WriteChrome writes them",
+		in: `[{"ph":"X","name":"f (a.py:3)","cat":"python","pid":1,"tid":1,"ts":1.000,"dur":5.000,"line":4,"exit_line":6},
+			{"ph":"X","name":"len","cat":"c","pid":1,"tid":1,"ts":2.000,"dur":1.000},
+			{"ph":"X","name":"g (x.py:1)","cat":"python","pid":1,"tid":1,"ts":3.500,"dur":0.500,"open":true,"args":{"file":"","first_line":0}},
+			{"ph":"X","name":"h (/tmp/a (1)/b.py:7)","cat":"python","pid":1,"tid":1,"ts":4.000,"dur":1.000,"args":{"file":"/tmp/a (1)/b.py","first_line":7}}]`,
+		calls:   map[string]int64{"f (a.py:3)": 1, "len [C]": 1, "g (x.py:1)": 1, "h (/tmp/a (1)/b.py:7)": 1},
+		incl:    map[string]int64{"f (a.py:3)": 5000, "len [C]": 1000},
+		threads: []tracer.Thread{{TID: 1}},
+	},
+	{
+		name: "lines and C functions in args, as WriteChrome wrote them before",
+		in: `[{"ph":"X","name":"fib (prog.py:20)","cat":"python","pid":1,"tid":1,"ts":3.000,"dur":1.600,"args":{"file":"prog.py","first_line":20,"line":3,"exit_line":6}},
+			{"ph":"X","name":"len","cat":"python","pid":1,"tid":1,"ts":3.500,"dur":0.100,"args":{"file":"~","first_line":0,"line":0,"exit_line":0,"c":true}}]`,
+		calls:   map[string]int64{"fib (prog.py:20)": 1, "len [C]": 1},
+		incl:    map[string]int64{"fib (prog.py:20)": 1600, "len [C]": 100},
+		threads: []tracer.Thread{{TID: 1}},
 	},
 	{name: "empty", in: ``, wantErr: "empty input", errEvent: -1},
 	{name: "not a trace", in: `5`, wantErr: "want an array or an object", errEvent: -1},
@@ -211,7 +313,7 @@ var readChromeTests = []struct {
 	{
 		name:     "bad timestamp type",
 		in:       `[{"ph":"X","name":"f","ts":1,"dur":1,"tid":1},{"ph":"X","name":"f","ts":true,"tid":1}]`,
-		calls:    map[string]int64{"f ( :0)": 1},
+		calls:    map[string]int64{"f": 1},
 		threads:  []tracer.Thread{{TID: 1}},
 		wantErr:  "event 1",
 		errEvent: 1,
@@ -251,8 +353,8 @@ func TestReadChrome(t *testing.T) {
 			gotIncl := map[string]int64{}
 			for _, n := range g.Nodes {
 				label := n.Frame.Label()
-				if n.Frame.File == "" {
-					label = n.Frame.Func + " ( :0)"
+				if n.Frame.C {
+					label += " [C]"
 				}
 				gotCalls[label] = n.Calls
 				gotIncl[label] = n.Inclusive

@@ -107,9 +107,10 @@ func ReadCollapsed(r io.Reader, rec Recorder) (int, error) {
 
 // WriteCollapsed writes the stored calls of t as collapsed stacks for
 // flamegraph.pl: one line per distinct stack (over all threads), frames
-// named "func (file:line)" root first, with the ns spent in the innermost
-// frame itself, sorted by stack. Calls still open count up to their
-// thread's latest event.
+// named by Frame.Label ("func (file:line)", or the function alone for C
+// functions and those without a file) root first, with the ns spent in
+// the innermost frame itself, sorted by stack. Calls still open count up
+// to their thread's latest event.
 func WriteCollapsed(w io.Writer, t *Trace) error {
 	fc := frameCache{t: t}
 	self := make(map[string]int64)
@@ -118,11 +119,7 @@ func WriteCollapsed(w io.Writer, t *Trace) error {
 		if int(id) < len(names) && names[id] != "" {
 			return names[id]
 		}
-		f := fc.get(id)
-		n := f.Func
-		if !f.C && f.File != "" {
-			n = f.Label()
-		}
+		n := fc.get(id).Label()
 		n = strings.NewReplacer(";", ":", "\n", " ", "\r", " ").Replace(n)
 		if strings.TrimSpace(n) == "" {
 			n = "?"

@@ -56,9 +56,12 @@ func NodeName(id FrameID) string { return fmt.Sprintf("n%d", id) }
 // and time to reach.
 func NodeLabel(n GraphNode, total int64) []string {
 	lines := []string{n.Frame.Func}
-	if n.Frame.C {
+	switch {
+	case n.Frame.C:
 		lines = append(lines, "(built-in)")
-	} else {
+	case n.Frame.File == "":
+		lines = append(lines, "(no source file)")
+	default:
 		lines = append(lines, fmt.Sprintf("%s:%d", filepath.Base(n.Frame.File), n.Frame.Line))
 	}
 	calls := fmt.Sprintf("%d calls", n.Calls)
@@ -140,7 +143,7 @@ func (g *Graph) WriteDOT(w io.Writer, o DotOptions) error {
 		}
 		attrs := fmt.Sprintf("label=%s, fillcolor=\"#%02x%02x%02x\", style=%q, tooltip=%s",
 			DotQuote(strings.Join(NodeLabel(n, total), "\n"), `\n`), c.R, c.G, c.B, style,
-			DotQuote(fmt.Sprintf("%s (%s:%d)", n.Frame.Func, n.Frame.File, n.Frame.Line), `\n`))
+			DotQuote(n.Frame.Label(), `\n`))
 		if frac > 0.5 {
 			attrs += `, fontcolor="#ffffff"`
 		}

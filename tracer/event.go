@@ -48,9 +48,11 @@ type Frame struct {
 	C    bool   // a C (builtin) function
 }
 
-// Label is the frame named as VizTracer names it: "func (file:line)".
+// Label is the frame named as VizTracer names it: "func (file:line)" for
+// a Python function, the function alone for a C function or one whose file
+// is not known. Every writer names frames with it.
 func (f Frame) Label() string {
-	if f.C {
+	if f.C || f.File == "" {
 		return f.Func
 	}
 	return fmt.Sprintf("%s (%s:%d)", f.Func, f.File, f.Line)
