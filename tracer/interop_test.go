@@ -475,3 +475,60 @@ func TestWriteSpeedscopeValid(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) { checkSpeedscope(t, buf.Bytes()) })
 	}
 }
+
+// A speedscope file opens on the process's main thread, whatever order its
+// threads came in: VizTracer's multithread example lists its four workers
+// first.
+func TestWriteSpeedscopeOpensOnMainThread(t *testing.T) {
+	opened := func(t *testing.T, tr *tracer.Trace) string {
+		t.Helper()
+		var buf bytes.Buffer
+		require.NoError(t, tracer.WriteSpeedscope(&buf, tr))
+		var doc struct {
+			Active   *int `json:"activeProfileIndex"`
+			Profiles []struct {
+				Name string `json:"name"`
+			} `json:"profiles"`
+		}
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &doc))
+		require.NotNil(t, doc.Active, "activeProfileIndex")
+		require.Less(t, *doc.Active, len(doc.Profiles))
+		return doc.Profiles[*doc.Active].Name
+	}
+
+	tr, _, err := importFile(t, "testdata/interop/viztracer_multithread.json")
+	require.NoError(t, err)
+	require.NotEqual(t, "MainThread", tr.Threads()[0].Name, "the fixture lists a worker first")
+	assert.Equal(t, "MainThread", opened(t, tr))
+
+	// three threads, each running 1 µs; one ran longer
+	traceOf := func(pid int, threads ...tracer.Thread) *tracer.Trace {
+		tr := tracer.NewTrace(0)
+		tr.Process(tracer.ProcessInfo{PID: pid})
+		tr.Frames([]tracer.Frame{{ID: 1, Func: "f", File: "a.py", Line: 1}})
+		for i, th := range threads {
+			tr.Thread(th)
+			end := int64(2000)
+			if i == 1 {
+				end = 9000
+			}
+			tr.Events(th.TID, []tracer.Event{{TS: 1000, Frame: 1, Kind: tracer.Call}, {TS: end, Frame: 1, Kind: tracer.Return}})
+		}
+		return tr
+	}
+	tests := []struct {
+		name    string
+		pid     int
+		threads []tracer.Thread
+		want    string
+	}{
+		{"the thread whose tid is the pid", 30, []tracer.Thread{{TID: 31, Name: "MainThread"}, {TID: 32, Name: "w"}, {TID: 30, Name: "renamed"}}, "renamed"},
+		{"else the one Python names MainThread", 30, []tracer.Thread{{TID: 1, Name: "w1"}, {TID: 2, Name: "w2"}, {TID: 3, Name: "MainThread"}}, "MainThread"},
+		{"else the one that ran longest", 0, []tracer.Thread{{TID: 1, Name: "w1"}, {TID: 2, Name: "w2"}, {TID: 3, Name: "w3"}}, "w2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, opened(t, traceOf(tt.pid, tt.threads...)))
+		})
+	}
+}

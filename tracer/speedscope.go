@@ -404,7 +404,8 @@ func (s *stackTimeline) end() {
 
 // WriteSpeedscope writes the stored calls of t as a speedscope file: one
 // evented profile per thread, in ns since t.StartNS(); calls still open
-// close at their thread's latest event. It streams the events.
+// close at their thread's latest event. The file opens on the main thread
+// (see mainThread). It streams the events.
 func WriteSpeedscope(w io.Writer, t *Trace) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	start := t.StartNS()
@@ -429,7 +430,11 @@ func WriteSpeedscope(w io.Writer, t *Trace) error {
 		name = joinCommand(info.Command)
 	}
 	b = appendJSONString(b, name)
-	b = append(b, `,"activeProfileIndex":0,"shared":{"frames":[`...)
+	threads := t.storedThreads()
+	names := t.Threads()
+	b = append(b, `,"activeProfileIndex":`...)
+	b = strconv.AppendInt(b, int64(t.mainThread(info.PID, threads)), 10)
+	b = append(b, `,"shared":{"frames":[`...)
 	for i, f := range frames {
 		if i > 0 {
 			b = append(b, ',')
@@ -454,8 +459,6 @@ func WriteSpeedscope(w io.Writer, t *Trace) error {
 		}
 	}
 	b = append(b, "]},\n\"profiles\":["...)
-	threads := t.storedThreads()
-	names := t.Threads()
 	lastTS := t.Stats().LastTS
 	for ti, th := range threads {
 		first, last, hasOpen := t.threadRange(th)
@@ -532,6 +535,34 @@ func WriteSpeedscope(w io.Writer, t *Trace) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// mainThread returns the index in threads of the thread a viewer should
+// open on: the process's main thread. On Linux its tid is the pid, which no
+// one can rename, so that comes first; then the thread Python names
+// MainThread (for traces whose tids are not the system's); then the thread
+// whose events span the longest time.
+func (t *Trace) mainThread(pid int, threads []*threadStore) int {
+	named, longest := -1, 0
+	var span int64 = -1
+	for i, th := range threads {
+		if pid > 0 && th.tid == uint32(pid) {
+			return i
+		}
+		t.mu.RLock()
+		name := th.name
+		t.mu.RUnlock()
+		if name == "MainThread" && named < 0 {
+			named = i
+		}
+		if first, last, _ := t.threadRange(th); last-first > span {
+			span, longest = last-first, i
+		}
+	}
+	if named >= 0 {
+		return named
+	}
+	return longest
 }
 
 // threadRange returns a thread's first and latest event timestamps, and
