@@ -96,19 +96,35 @@ func writeBigChrome(tb testing.TB, path string, n int, byEnd bool) {
 	}
 }
 
-// firstPaint notes when the first events reach the trace: from then on
-// the flow tree has rows to show.
+// firstPaint notes when the first calls reach the trace: from then on
+// the flow tree has rows to show. A file in order of the calls' starts
+// gives them as events; one in order of their ends (VizTracer) gives them
+// whole to Returned, where they show at once as the thread's top-level
+// rows until their callers come.
 type firstPaint struct {
 	*tracer.Trace
 	start time.Time
 	first atomic.Int64 // ns since start, 0 before
 }
 
-func (f *firstPaint) Events(tid uint32, evs []tracer.Event) {
+// firstPaint is given both kinds: the reader takes calls in end order only
+// from a recorder that has Returned
+var _ tracer.EndOrderRecorder = (*firstPaint)(nil)
+
+func (f *firstPaint) note() {
 	if f.first.Load() == 0 {
 		f.first.Store(int64(time.Since(f.start)))
 	}
+}
+
+func (f *firstPaint) Events(tid uint32, evs []tracer.Event) {
+	f.note()
 	f.Trace.Events(tid, evs)
+}
+
+func (f *firstPaint) Returned(tid uint32, calls []tracer.CallSpan) {
+	f.note()
+	f.Trace.Returned(tid, calls)
 }
 
 // peakHeap samples the heap in use until stop is called, and returns the
@@ -165,6 +181,9 @@ func benchOpen(b *testing.B, n int, byEnd bool) {
 		full += time.Since(rec.start).Seconds()
 		cpu += cpuSeconds() - cpu0
 		peak += float64(stop()) / (1 << 20)
+		if rec.first.Load() == 0 {
+			b.Fatal("no calls reached the trace: the first rows were not measured")
+		}
 		paint += time.Duration(rec.first.Load()).Seconds()
 		runs++
 		if rec.Stats().Events != 2*n || len(g.Nodes) != 300 {
