@@ -101,9 +101,10 @@ func (ft *FlowTree) SetFold(on bool) {
 // threads' top-level calls), so a newcomer sees the flow without clicking.
 const autoOpenDepth = 1
 
-// autoOpenRoots is how many of a thread's top-level calls Update opens by
-// itself: every branch opened redraws the whole tree, and a trace file
-// read at full speed brings thousands of top-level calls per refresh.
+// autoOpenRoots is how many of a thread's top-level calls (and of each
+// opened call's children) Update opens by itself: every branch opened
+// redraws the whole tree, and a trace file read at full speed brings
+// thousands of calls per refresh.
 const autoOpenRoots = 10
 
 // Update re-reads the trace (new events, threads) and redraws. It opens the
@@ -130,7 +131,10 @@ func (ft *FlowTree) autoOpenBelow(id tracer.NodeID, depth int) {
 	}
 	ft.autoOpen(id.String())
 	if depth < autoOpenDepth {
-		for _, c := range ft.trace.Children(id) {
+		// the first calls only: a call with a million children (a loop in
+		// a big trace file) would redraw the tree once per child
+		kids := ft.trace.Children(id)
+		for _, c := range kids[:min(len(kids), autoOpenRoots)] {
 			ft.autoOpenBelow(c, depth+1)
 		}
 	}
