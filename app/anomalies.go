@@ -134,13 +134,20 @@ func newAnomalyPanel() *anomalyPanel {
 	return p
 }
 
-// scoreText says what a score is: a z-score in σ, or the CUSUM's lasting
-// shift, whose score is no number of σ (see telemetry.Scorer).
-func scoreText(score float64, by telemetry.Scorer) string {
-	if by == telemetry.ByCUSUM {
+// scoreText says what a score is: a z-score in σ, or the CUSUM's, which
+// is no number of σ (see telemetry.Scorer): a lasting shift when the node
+// alarms, otherwise how far the CUSUM's sum is to its alarm (its score
+// is warn there).
+func scoreText(score float64, cusum, alarm bool, warn float64) string {
+	switch {
+	case !cusum:
+		return fmt.Sprintf("z %.1f σ", score)
+	case alarm:
 		return "lasting shift (CUSUM)"
+	case warn > 0:
+		return fmt.Sprintf("CUSUM at %.0f %% of its alarm", 100*score/warn)
 	}
-	return fmt.Sprintf("z %.1f σ", score)
+	return "CUSUM"
 }
 
 // offText says how a node's metric is off: "cpu_busy_pct 5.2 σ off its
@@ -155,7 +162,7 @@ func offText(n *telemetry.NodeState) string {
 // rowText is one line of the anomalies list.
 func rowText(n *telemetry.NodeState) string {
 	if n.Rank > 0 {
-		return fmt.Sprintf("%s · cause #%d · %s %s %s", scoreText(n.Score, n.By), n.Rank, n.ID, n.Level, n.Metric)
+		return fmt.Sprintf("%s · cause #%d · %s %s %s", scoreText(n.Score, n.By == telemetry.ByCUSUM, true, 0), n.Rank, n.ID, n.Level, n.Metric)
 	}
 	return fmt.Sprintf("%s · impacted via %s", n.ID, strings.Join(n.ImpactedBy, ", "))
 }
@@ -310,8 +317,7 @@ func (p *anomalyPanel) startFile(ctx context.Context, path string) {
 				if !p.current(s) {
 					return
 				}
-				slices.SortStableFunc(smp, func(a, b telemetry.Sample) int { return int(a.T - b.T) })
-				s.Add(smp...)
+				s.Add(smp...) // in file order, as flowscape anomalies: a clock that went back is seen
 				p.dirty.Store(true)
 			},
 			OnReport: func(r telemetrycsv.Report) {
@@ -458,6 +464,9 @@ func (p *anomalyPanel) assess(s *telemetry.Store) {
 	if st.NaN+st.OutOfOrder > 0 {
 		status += fmt.Sprintf(" · skipped %d NaN, %d out of order", st.NaN, st.OutOfOrder)
 	}
+	if st.Gaps+st.ClockBack > 0 {
+		status += fmt.Sprintf(" · %s (the sample after each not scored), a clock went back %s", plural(st.Gaps, "gap"), plural(st.ClockBack, "time"))
+	}
 	if problem != "" {
 		status = problem + " · " + status
 	}
@@ -524,11 +533,8 @@ func (p *anomalyPanel) describe(id string) string {
 	switch {
 	case n.Anomalous():
 		fmt.Fprintf(&s, "Telemetry: %s, root-cause rank %d: %s since %s\n", n.Level, n.Rank, offText(n), clock(n.Since))
-	case n.Level == telemetry.OK && n.By == telemetry.ByCUSUM && warn > 0:
-		// The CUSUM's score is warn when its sum reaches the alarm.
-		fmt.Fprintf(&s, "Telemetry: ok (worst: %s, the CUSUM at %.0f %% of its alarm)\n", n.Metric, 100*n.Score/warn)
 	case n.Level == telemetry.OK:
-		fmt.Fprintf(&s, "Telemetry: ok (worst: %s %.1f σ)\n", n.Metric, n.Score)
+		fmt.Fprintf(&s, "Telemetry: ok (worst: %s, %s)\n", n.Metric, scoreText(n.Score, n.By == telemetry.ByCUSUM, false, warn))
 	default:
 		s.WriteString("Telemetry: none joined to this node\n")
 	}

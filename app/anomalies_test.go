@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -166,6 +167,37 @@ func TestAnomalyPanelSaysWhatTheAlarmIs(t *testing.T) {
 	at(zAt)
 	if got := row(); !strings.HasPrefix(got, "z ") || !strings.Contains(got, " σ · cause #1 · "+driftHost+" critical") {
 		t.Errorf("row when the drift is critical: %q", got)
+	}
+}
+
+// The status line counts the gaps and the clock's jumps back beside what
+// was skipped.
+func TestAnomalyPanelStatusCountsGapsAndClock(t *testing.T) {
+	test.NewTempApp(t)
+	p := newAnomalyPanel()
+	p.async = func(f func()) { f() }
+	test.NewTempWindow(t, p.content())
+	done := make(chan struct{})
+	p.start(context.Background(), "test", telemetry.DefaultConfig(), 0, func(_ context.Context, s *telemetry.Store) {
+		k := landscape.JoinKey{Kind: telemetry.KeyID, Value: "a"}
+		var t int64
+		for i := range 60 {
+			switch i {
+			case 20:
+				t += 3_600_000 // an hour missing
+			case 40:
+				t -= 600_000 // the clock set back ten minutes
+			}
+			t += 1000
+			s.Add(telemetry.Sample{Key: k, Metric: "m", T: t, V: float64(i % 3)})
+		}
+		s.Add(telemetry.Sample{Key: k, Metric: "m", T: t + 1000, V: math.NaN()})
+		close(done)
+	})
+	<-done
+	p.tick()
+	if want := "skipped 1 NaN, 0 out of order · 1 gap (the sample after each not scored), a clock went back 1 time"; !strings.Contains(p.status.Text, want) {
+		t.Errorf("status %q, want %q", p.status.Text, want)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +20,7 @@ import (
 )
 
 const anomaliesSynopsis = "flowscape anomalies --landscape FILE|local --telemetry FILE.csv [--format text|json] [--at TIME] [--season DURATION]\n" +
+	"           [--warn SIGMAS] [--crit SIGMAS] [--k K] [--n N] [--cusum-k SIGMAS] [--cusum-h SIGMAS] [--gap N]\n" +
 	"       flowscape anomalies --landscape FILE|local --prometheus URL [--range 1h] [--step 15s] [--queries FILE.json] [...]\n" +
 	"       flowscape anomalies --evaluate [--nodes N] [--hours H] [--seeds 1,2,3] [--concurrent K] [--fault-scale F]"
 
@@ -36,6 +36,9 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	crit := fs.Float64("crit", def.Crit, "a hit scoring at least `SIGMAS` is critical")
 	k := fs.Int("k", def.K, "an alarm needs `K` hits…")
 	n := fs.Int("n", def.N, "…among the last `N` samples (at most 64)")
+	cusumK := fs.Float64("cusum-k", def.CusumK, "the CUSUM (lasting shifts, slow drifts) adds each deviation less an allowance of `SIGMAS`…")
+	cusumH := fs.Float64("cusum-h", def.CusumH, "…and a sum reaching `SIGMAS` is a hit (warning); 0 turns the CUSUM off")
+	gap := fs.Float64("gap", def.Gap, "an interval longer than `N` of a series' usual steps is a gap: the first sample after it is not scored (N > 1)")
 	promURL := fs.String("prometheus", "", "read the telemetry from the Prometheus server at `URL` (range queries) instead of a CSV file")
 	promRange := fs.Duration("range", time.Hour, "with --prometheus: how far back to read")
 	promStep := fs.Duration("step", 15*time.Second, "with --prometheus: the range queries' step")
@@ -63,8 +66,26 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flowscape anomalies: want 1 ≤ K ≤ N ≤ 64, got K=%d N=%d\n", *k, *n)
 		return 2
 	}
+	for _, f := range []struct {
+		name string
+		v    float64
+		ok   bool
+		want string
+	}{
+		{"warn", *warn, *warn > 0, "a number of σ above 0"},
+		{"crit", *crit, *crit > 0, "a number of σ above 0"},
+		{"cusum-k", *cusumK, *cusumK >= 0, "a number of σ, 0 or more"},
+		{"cusum-h", *cusumH, *cusumH >= 0, "a number of σ, 0 or more (0 turns the CUSUM off)"},
+		{"gap", *gap, *gap > 1, "a number of steps above 1"},
+	} {
+		if !f.ok || math.IsInf(f.v, 0) { // NaN is not ok
+			fmt.Fprintf(stderr, "flowscape anomalies: --%s %v: want %s\n", f.name, f.v, f.want)
+			return 2
+		}
+	}
 	cfg := def
 	cfg.Warn, cfg.Crit, cfg.K, cfg.N = *warn, *crit, *k, *n
+	cfg.CusumK, cfg.CusumH, cfg.Gap = *cusumK, *cusumH, *gap
 	if *evaluate {
 		return runEvaluation(*nodes, *hours, *seeds, *concurrent, *scale, cfg, *format, stdout, stderr)
 	}
@@ -106,8 +127,11 @@ func cmdAnomalies(args []string, stdout, stderr io.Writer) int {
 	if len(samples) == 0 {
 		return errorf(stderr, "%s: no samples", *tele)
 	}
-	// Samples in time order, so that each series is scored as it came.
-	sort.SliceStable(samples, func(i, j int) bool { return samples[i].T < samples[j].T })
+	// Each series is scored in the order its samples came (the file's):
+	// one out of time order is dropped and counted, three in a row before
+	// the series' last one are a clock that went back, which the series
+	// follows (sorting by time would interleave the values from before
+	// and after the jump).
 	var when int64 // the last sample with a value
 	for _, s := range samples {
 		if !math.IsNaN(s.V) && !math.IsInf(s.V, 0) {
@@ -195,7 +219,8 @@ type anomalyNode struct {
 	Name       string   `json:"name,omitempty"`
 	Type       string   `json:"type,omitempty"`
 	State      string   `json:"state"`
-	Score      float64  `json:"score"`
+	Score      float64  `json:"score"`              // σ for a z-score; the CUSUM's is an equivalent (see Detector)
+	Detector   string   `json:"detector,omitempty"` // whose score Score is: mad, ewma, holt-winters or cusum
 	Metric     string   `json:"metric,omitempty"`
 	FirstAlarm string   `json:"first_alarm,omitempty"`
 	Rank       int      `json:"rank,omitempty"`
@@ -214,10 +239,24 @@ type anomaliesOutput struct {
 	At         string           `json:"at"`
 	Samples    int              `json:"samples"`
 	Skipped    map[string]int   `json:"skipped"`
+	Gaps       int              `json:"gaps"`       // intervals longer than --gap usual steps: the sample after each was not scored
+	ClockBack  int              `json:"clock_back"` // a series' clock went back and the series followed it
+	Thresholds thresholdsDoc    `json:"thresholds"`
 	RootCauses []string         `json:"root_causes"`
 	Nodes      []anomalyNode    `json:"nodes"`
 	Unjoined   []unjoinedSeries `json:"unjoined"`
 	BadRows    []string         `json:"bad_rows,omitempty"`
+}
+
+// thresholdsDoc is the detection settings the command used (its flags).
+type thresholdsDoc struct {
+	Warn   float64 `json:"warn"`
+	Crit   float64 `json:"crit"`
+	K      int     `json:"k"`
+	N      int     `json:"n"`
+	CusumK float64 `json:"cusum_k"`
+	CusumH float64 `json:"cusum_h"` // 0: the CUSUM is off
+	Gap    float64 `json:"gap"`
 }
 
 func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
@@ -225,13 +264,16 @@ func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC33
 func anomaliesDoc(g *landscape.Graph, s *telemetry.Store, a *telemetry.Assessment, rep telemetrycsv.Report) anomaliesOutput {
 	st := s.Stats()
 	out := anomaliesOutput{At: msTime(a.At), Samples: st.Samples, RootCauses: a.Causes,
-		Skipped: map[string]int{"bad_rows": rep.Bad, "nan": st.NaN, "out_of_order": st.OutOfOrder}}
+		Skipped: map[string]int{"bad_rows": rep.Bad, "nan": st.NaN, "out_of_order": st.OutOfOrder},
+		Gaps:    st.Gaps, ClockBack: st.ClockBack}
+	c := s.Config()
+	out.Thresholds = thresholdsDoc{Warn: c.Warn, Crit: c.Crit, K: c.K, N: c.N, CusumK: c.CusumK, CusumH: c.CusumH, Gap: c.Gap}
 	if out.RootCauses == nil {
 		out.RootCauses = []string{}
 	}
 	for _, st := range a.Nodes {
 		nd := anomalyNode{ID: st.ID, State: st.Level.String(), Score: float64(int(st.Score*100+0.5)) / 100, Metric: st.Metric,
-			Rank: st.Rank, ImpactedBy: st.ImpactedBy}
+			Detector: st.By.String(), Rank: st.Rank, ImpactedBy: st.ImpactedBy}
 		if st.Level == telemetry.NoData {
 			nd.State = "impacted"
 		}
@@ -303,6 +345,10 @@ func writeAnomaliesText(w io.Writer, d anomaliesOutput) {
 		fmt.Fprintf(w, " (skipped: %d bad rows, %d NaN or infinite, %d out of order)", d.Skipped["bad_rows"], d.Skipped["nan"], d.Skipped["out_of_order"])
 	}
 	fmt.Fprintln(w)
+	if d.Gaps+d.ClockBack > 0 {
+		fmt.Fprintf(w, "%s in series (the sample after each not scored); a series' clock went back %s (the series followed it)\n",
+			plural(d.Gaps, "gap"), plural(d.ClockBack, "time"))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nRANK\tNODE\tSTATE\tSCORE\tMETRIC\tFIRST ALARM\tIMPACTED BY")
 	for _, n := range d.Nodes {
@@ -323,7 +369,8 @@ func writeAnomaliesText(w io.Writer, d anomaliesOutput) {
 		}
 		score, metric, first := "-", "-", "-"
 		if n.State != "impacted" {
-			score, metric = strconv.FormatFloat(n.Score, 'f', 1, 64), n.Metric
+			alarm := n.State == "warning" || n.State == "critical"
+			score, metric = scoreText(n.Score, n.Detector == telemetry.DetCUSUM, alarm, d.Thresholds.Warn), n.Metric
 		}
 		if n.FirstAlarm != "" {
 			first = n.FirstAlarm

@@ -22,14 +22,8 @@ import (
 // for its hosts and VMs; rack0-host1's CPU jumps by 30 σ for the last 10.
 func anomalyFiles(t *testing.T) (land, csv string) {
 	t.Helper()
-	dir := t.TempDir()
-	g := landscape.Generate(60, 1)
-	var buf bytes.Buffer
-	if err := landscape.WriteFlowscape(&buf, landscape.FromGraph(g, 1700000000)); err != nil {
-		t.Fatal(err)
-	}
-	land = filepath.Join(dir, "land.json")
-	os.WriteFile(land, buf.Bytes(), 0o644)
+	land, g := anomalyLandscape(t)
+	dir := filepath.Dir(land)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var b strings.Builder
 	b.WriteString("timestamp,node,metric,value\n")
@@ -52,6 +46,162 @@ func anomalyFiles(t *testing.T) (land, csv string) {
 	csv = filepath.Join(dir, "t.csv")
 	os.WriteFile(csv, []byte(b.String()), 0o644)
 	return land, csv
+}
+
+// anomalyLandscape writes a generated landscape of 60 nodes (hosts with
+// VMs, services on the VMs).
+func anomalyLandscape(t *testing.T) (string, *landscape.Graph) {
+	t.Helper()
+	g := landscape.Generate(60, 1)
+	var buf bytes.Buffer
+	if err := landscape.WriteFlowscape(&buf, landscape.FromGraph(g, 1700000000)); err != nil {
+		t.Fatal(err)
+	}
+	land := filepath.Join(t.TempDir(), "land.json")
+	if err := os.WriteFile(land, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return land, g
+}
+
+// hostsCSV writes n rows a minute apart for every host and VM of g, in
+// that order: value(i, id) gives the row's time offset (s) and how many
+// σ its CPU is off the usual 40 ± 1 (skip: no row).
+func hostsCSV(t *testing.T, g *landscape.Graph, n int, value func(i int, id string) (ts int, off float64, skip bool)) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var b strings.Builder
+	b.WriteString("timestamp,node,metric,value\n")
+	for i := range n {
+		for _, nd := range g.Nodes {
+			if nd.Type != "host" && nd.Type != "vm" {
+				continue
+			}
+			ts, off, skip := value(i, nd.ID)
+			v := 40 + rng.NormFloat64() + off
+			if !skip {
+				fmt.Fprintf(&b, "%d,%s,cpu_busy_pct,%.3f\n", 1700000000+ts, nd.ID, v)
+			}
+		}
+	}
+	csv := filepath.Join(t.TempDir(), "t.csv")
+	if err := os.WriteFile(csv, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return csv
+}
+
+// anomaliesJSON runs the command with --format json and decodes it.
+func anomaliesJSON(t *testing.T, args ...string) (anomaliesOutput, map[string]anomalyNode) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(append(append([]string{"anomalies"}, args...), "--format", "json"), nil, &out, &errb); code != 0 {
+		t.Fatalf("anomalies %v: exit %d: %s", args, code, errb.String())
+	}
+	var doc anomaliesOutput
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	nodes := map[string]anomalyNode{}
+	for _, n := range doc.Nodes {
+		nodes[n.ID] = n
+	}
+	return doc, nodes
+}
+
+// A file with ten hours missing (the machine slept) raises no alarm, not
+// even on a host whose level moved meanwhile, nor does a series whose
+// clock was set back an hour; the gaps and the clock's jump are counted
+// in both outputs. With --gap above the hours missing, the moved level is
+// scored as a change and alarms.
+func TestAnomaliesCommandGapsAndClock(t *testing.T) {
+	land, g := anomalyLandscape(t)
+	const gapAt, gapS = 120, 10 * 3600
+	csv := hostsCSV(t, g, 180, func(i int, id string) (int, float64, bool) {
+		ts, off := 60*i, 0.0
+		if i >= gapAt {
+			ts += gapS
+			if id == "rack0-host1" {
+				off = 10 // the level moved while the machine slept
+			}
+		}
+		if id == "rack0-host2" && i >= 60 {
+			ts -= 3600 // its clock set back an hour
+		}
+		return ts, off, false
+	})
+	series := 0
+	for _, n := range g.Nodes {
+		if n.Type == "host" || n.Type == "vm" {
+			series++
+		}
+	}
+
+	doc, nodes := anomaliesJSON(t, "--landscape", land, "--telemetry", csv)
+	if len(doc.RootCauses) != 0 {
+		t.Errorf("root causes %v after the gap, want none (rack0-host1: %+v)", doc.RootCauses, nodes["rack0-host1"])
+	}
+	if doc.Gaps != series || doc.ClockBack != 1 || doc.Skipped["out_of_order"] != 0 {
+		t.Errorf("gaps %d, clock back %d, out of order %d; want %d (one per series), 1, 0", doc.Gaps, doc.ClockBack, doc.Skipped["out_of_order"], series)
+	}
+	if h := nodes["rack0-host2"]; h.State != "ok" {
+		t.Errorf("rack0-host2, whose clock went back: %+v, want ok", h)
+	}
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"anomalies", "--landscape", land, "--telemetry", csv}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	want := fmt.Sprintf("%d gaps in series (the sample after each not scored); a series' clock went back 1 time (the series followed it)", series)
+	if !strings.Contains(out.String(), "0 critical, 0 warning") || !strings.Contains(out.String(), want) {
+		t.Errorf("text output lacks %q or 0 alarms:\n%s", want, out.String())
+	}
+
+	doc, nodes = anomaliesJSON(t, "--landscape", land, "--telemetry", csv, "--gap", "1000")
+	if h := nodes["rack0-host1"]; doc.Gaps != 0 || h.State == "ok" || !slices.Equal(doc.RootCauses, []string{"rack0-host1"}) {
+		t.Errorf("--gap 1000: gaps %d, rack0-host1 %+v, root causes %v; want 0 gaps and an alarm on the moved level", doc.Gaps, h, doc.RootCauses)
+	}
+}
+
+// A lasting shift of 3 σ on one host, below the 4 σ of a warning: the
+// CUSUM raises it (named in both outputs as such, with its metric);
+// --cusum-h 0 turns it off, and --cusum-k above the shift lets it pass.
+func TestAnomaliesCommandCUSUMFlags(t *testing.T) {
+	land, g := anomalyLandscape(t)
+	csv := hostsCSV(t, g, 150, func(i int, id string) (int, float64, bool) {
+		if id == "rack0-host1" && i >= 125 {
+			return 60 * i, 3, false
+		}
+		return 60 * i, 0, false
+	})
+	doc, nodes := anomaliesJSON(t, "--landscape", land, "--telemetry", csv)
+	h := nodes["rack0-host1"]
+	if !slices.Equal(doc.RootCauses, []string{"rack0-host1"}) || h.State != "warning" || h.Metric != "cpu_busy_pct" || h.Detector != "cusum" {
+		t.Errorf("default: root causes %v, rack0-host1 %+v; want a warning on cpu_busy_pct by the CUSUM", doc.RootCauses, h)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"anomalies", "--landscape", land, "--telemetry", csv}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "lasting shift (CUSUM)  cpu_busy_pct") || !strings.Contains(out.String(), "0 critical, 1 warning") {
+		t.Errorf("text output:\n%s", out.String())
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want thresholdsDoc
+	}{
+		{[]string{"--cusum-h", "0"}, thresholdsDoc{Warn: 4, Crit: 8, K: 3, N: 5, CusumK: 1.5, CusumH: 0, Gap: 5}},
+		{[]string{"--cusum-k", "3.5"}, thresholdsDoc{Warn: 4, Crit: 8, K: 3, N: 5, CusumK: 3.5, CusumH: 4, Gap: 5}},
+	} {
+		doc, nodes := anomaliesJSON(t, append([]string{"--landscape", land, "--telemetry", csv}, tt.args...)...)
+		if h := nodes["rack0-host1"]; len(doc.RootCauses) != 0 || h.State != "ok" {
+			t.Errorf("%v: root causes %v, rack0-host1 %+v; want none, ok", tt.args, doc.RootCauses, h)
+		}
+		if doc.Thresholds != tt.want {
+			t.Errorf("%v: thresholds %+v, want %+v", tt.args, doc.Thresholds, tt.want)
+		}
+	}
 }
 
 func TestAnomaliesCommandJSON(t *testing.T) {
@@ -141,6 +291,12 @@ func TestAnomaliesCommandErrors(t *testing.T) {
 		{[]string{"--landscape", land, "--telemetry", csv, "--format", "xml"}, 2, `unknown format "xml"`},
 		{[]string{"--landscape", land, "--telemetry", csv, "--k", "6"}, 2, "1 ≤ K ≤ N ≤ 64"},
 		{[]string{"--evaluate", "--seeds", "x"}, 2, `"x" is not a number`},
+		{[]string{"--landscape", land, "--telemetry", csv, "--cusum-h", "-1"}, 2, "--cusum-h -1: want a number of σ, 0 or more (0 turns the CUSUM off)"},
+		{[]string{"--landscape", land, "--telemetry", csv, "--cusum-k", "NaN"}, 2, "--cusum-k NaN: want a number of σ, 0 or more"},
+		{[]string{"--landscape", land, "--telemetry", csv, "--cusum-k", "x"}, 2, `invalid value "x" for flag -cusum-k`},
+		{[]string{"--landscape", land, "--telemetry", csv, "--gap", "1"}, 2, "--gap 1: want a number of steps above 1"},
+		{[]string{"--evaluate", "--gap", "Inf"}, 2, "--gap +Inf: want a number of steps above 1"},
+		{[]string{"--landscape", land, "--telemetry", csv, "--warn", "0"}, 2, "--warn 0: want a number of σ above 0"},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer
