@@ -25,8 +25,9 @@ import (
 // Chromium, driven by scripts/viewer-check): speedscope files through its
 // speedscope importer, Chrome JSON through its Trace Event importer, collapsed
 // stacks through its collapsed-stack importer. Each shows our threads as its
-// profiles and, in its Sandwich table, our functions with our self and total
-// times (within the 2 decimals it prints).
+// profiles and, in its Sandwich table, one row per function, named as
+// Flowscape names it, with our self and total times (within the 2 decimals
+// it prints). A speedscope file opens on the main thread.
 
 const viewerCheckDir = "../scripts/viewer-check"
 
@@ -44,8 +45,15 @@ type viewerFile struct {
 	Importer     string          `json:"importer"`
 	Title        string          `json:"title"`
 	ProfileCount int             `json:"profileCount"`
+	Opened       *viewerOpened   `json:"opened"` // the profile shown first
 	Profiles     []viewerProfile `json:"profiles"`
 	Console      []string        `json:"console"`
+}
+
+// viewerOpened is the profile speedscope shows when the file opens.
+type viewerOpened struct {
+	Index int    `json:"index"` // from 1
+	Name  string `json:"name"`
 }
 
 type viewerProfile struct {
@@ -165,8 +173,9 @@ func sandwich(t *testing.T, rows []viewerRow, key func(viewerRow) string) map[st
 }
 
 // assertSandwich checks that speedscope shows the functions of g, named by
-// name, with their self time, and their total time where one row stands for
-// one function (split rows each count the recursive calls of the other).
+// name, one row each (as many rows for a name as functions have it), with
+// their self time, and their total time where one row stands for one
+// function.
 func assertSandwich(t *testing.T, what string, got map[string]*shown, g *tracer.Graph, name func(tracer.Frame) string) {
 	t.Helper()
 	want := map[string]*shown{}
@@ -185,6 +194,7 @@ func assertSandwich(t *testing.T, what string, got map[string]*shown, g *tracer.
 		if s == nil {
 			continue
 		}
+		assert.Equal(t, w.rows, s.rows, "%s: the rows of %s", what, k)
 		assert.InDelta(t, w.self, s.self, s.selfTol+1, "%s: self time of %s", what, k)
 		if s.rows == 1 && w.rows == 1 {
 			assert.InDelta(t, w.total, s.total, s.totalTol+1, "%s: total time of %s", what, k)
@@ -217,6 +227,12 @@ func assertShowsTrace(t *testing.T, path string, format tracer.FileFormat, got v
 	require.True(t, got.Loaded, "speedscope did not open %s: %s %v", got.File, got.Error, got.Console)
 	assert.Empty(t, got.Error)
 	assert.Len(t, got.Profiles, got.ProfileCount)
+	// no function is named with an empty place, "func (:0)"
+	for _, p := range got.Profiles {
+		for _, r := range p.Functions {
+			assert.NotContains(t, r.Name, "(:0)", "%s: a row of %s", got.File, p.Name)
+		}
+	}
 	threads := tr.Threads()
 	switch format {
 	case tracer.Speedscope:
@@ -243,15 +259,22 @@ func assertShowsTrace(t *testing.T, path string, format tracer.FileFormat, got v
 			})
 		}
 		assert.ElementsMatch(t, keys(byName), names, "profiles")
+		// it opens on the main thread, however the threads are ordered
+		require.NotNil(t, got.Opened)
+		for _, th := range threads {
+			if th.Name == "MainThread" {
+				assert.Equal(t, "MainThread", got.Opened.Name, "the profile speedscope opens on")
+			}
+		}
 	case tracer.Chrome:
 		// one profile per thread, "PROCESS (pid P), THREAD (tid T)";
 		// speedscope's Trace Event importer names a frame
-		// "NAME {ARGS as JSON}", so calls whose args differ (line,
-		// exit_line) are rows of their own
+		// "NAME {ARGS as JSON}": a function's calls share one row when
+		// what differs from call to call is not in args, and the row is
+		// named "func (file:line)" alone when args are not needed
 		assert.Equal(t, "Trace Event Format profile", got.Importer)
 		require.Len(t, got.Profiles, len(threads))
 		tidRE := regexp.MustCompile(`^.* \(pid \d+\), (.*) \(tid (\d+)\)$`)
-		argsRE := regexp.MustCompile(` \{.*\}$`)
 		for _, p := range got.Profiles {
 			m := tidRE.FindStringSubmatch(p.Name)
 			require.NotNil(t, m, "profile name %q", p.Name)
@@ -264,7 +287,7 @@ func assertShowsTrace(t *testing.T, path string, format tracer.FileFormat, got v
 			}
 			require.GreaterOrEqual(t, i, 0, "profile %q is no thread of the trace", p.Name)
 			assert.Equal(t, threadName(threads[i]), m[1])
-			rows := sandwich(t, p.Functions, func(r viewerRow) string { return argsRE.ReplaceAllString(r.Name, "") })
+			rows := sandwich(t, p.Functions, func(r viewerRow) string { return r.Name })
 			assertSandwich(t, p.Name, rows, tr.CallgraphThread(uint32(tid)), tracer.Frame.Label)
 		}
 	case tracer.Collapsed:
@@ -274,12 +297,7 @@ func assertShowsTrace(t *testing.T, path string, format tracer.FileFormat, got v
 		require.Len(t, got.Profiles, 1)
 		assert.Equal(t, filepath.Base(got.File), got.Profiles[0].Name)
 		rows := sandwich(t, got.Profiles[0].Functions, func(r viewerRow) string { return r.Name })
-		assertSandwich(t, "collapsed", rows, tr.Callgraph(), func(f tracer.Frame) string {
-			if f.C || f.File == "" {
-				return f.Func
-			}
-			return f.Label()
-		})
+		assertSandwich(t, "collapsed", rows, tr.Callgraph(), tracer.Frame.Label)
 	}
 }
 

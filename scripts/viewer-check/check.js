@@ -2,8 +2,9 @@
 // Opens trace files in the real speedscope web app (the npm package's built
 // files, served from 127.0.0.1) in headless Chromium, and prints as JSON what
 // a user sees: whether the profile loaded or speedscope showed an error, the
-// importer it chose, the profiles (threads) in its profile menu, and for each
-// profile the rows of its Sandwich table (function, file, total, self).
+// importer it chose, the profile (thread) it opened on, the profiles in its
+// profile menu, and for each profile the rows of its Sandwich table
+// (function, file, total, self).
 //
 //   node check.js [--chromium PATH] [--timeout SEC] [--screenshot DIR] FILE...
 //
@@ -52,8 +53,21 @@ const types = {
 
 // serve speedscope's built files at / and the files to check at /profile/N/NAME,
 // so speedscope sees each file's own name (it uses it to guess the format).
+//
+// The server answers only the requests it is sent. With Node's defaults it
+// also answers a connection that has sent nothing for headersTimeout (60 s)
+// with "408 Request Timeout", and closes a kept-alive one after 5 s idle.
+// Chromium opens sockets ahead of need and keeps them idle for minutes, so
+// when a check outlasts a minute (a loaded machine) a navigation sent on such
+// a socket as the 408 is written gets the 408 for an answer and fails with
+// net::ERR_HTTP_RESPONSE_CODE_FAILURE. No timeouts, then: the connections
+// live until Chromium closes them or the check ends.
 function serve(root, files) {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({ headersTimeout: 0, requestTimeout: 0 }, (req, res) => {
+    // say what was not served (but the favicon Chromium asks for itself)
+    res.on('finish', () => {
+      if (res.statusCode >= 400 && req.url !== '/favicon.ico') console.error(`viewer-check: server: ${res.statusCode} for ${req.method} ${req.url}`);
+    });
     const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     let p;
     const m = /^\/profile\/(\d+)\//.exec(url);
@@ -73,6 +87,7 @@ function serve(root, files) {
       s.pipe(res);
     });
   });
+  server.keepAliveTimeout = 0;
   return new Promise((resolve, reject) => {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
@@ -157,9 +172,25 @@ async function readSandwich() {
   return [...rows.keys()].sort((a, b) => a - b).map(k => rows.get(k));
 }
 
+// showProfile presses "n" or "p" until speedscope shows profile want (from
+// 1), and returns the toolbar then.
+async function showProfile(page, want, file, opts) {
+  const deadline = Date.now() + opts.timeout * 1000;
+  for (;;) {
+    const bar = await page.evaluate(readToolbar);
+    if (bar.index === want) return bar;
+    if (Date.now() > deadline) throw new Error(`${file}: "n" and "p" did not show profile ${want} (at ${bar.index})`);
+    await page.keyboard.press(bar.index < want ? 'n' : 'p');
+    for (let tries = 0; tries < 20; tries++) {
+      await page.waitForTimeout(50);
+      if ((await page.evaluate(readToolbar)).index !== bar.index) break;
+    }
+  }
+}
+
 async function checkFile(context, base, i, file, opts) {
   const t0 = Date.now();
-  const out = { file, loaded: false, error: '', importer: '', title: '', profileCount: 0, profiles: [], console: [], ms: 0 };
+  const out = { file, loaded: false, error: '', importer: '', title: '', profileCount: 0, opened: null, profiles: [], console: [], ms: 0 };
   const page = await context.newPage();
   let dialog = '';
   page.on('dialog', d => {
@@ -199,19 +230,14 @@ async function checkFile(context, base, i, file, opts) {
     out.error = '';
     let bar = await page.evaluate(readToolbar);
     out.profileCount = bar.count;
+    // the profile the file opens on (speedscope files say it in
+    // activeProfileIndex)
+    out.opened = { index: bar.index, name: bar.shown };
     const menu = bar.menu;
     for (let p = 0; p < bar.count; p++) {
-      if (p > 0) {
-        // "n" shows the next profile, as a user would press it
-        await page.keyboard.press('n');
-        const want = p + 1;
-        for (let tries = 0; ; tries++) {
-          bar = await page.evaluate(readToolbar);
-          if (bar.index === want) break;
-          if (tries * 100 > opts.timeout * 1000) throw new Error(`${file}: "n" did not show profile ${want}`);
-          await page.waitForTimeout(100);
-        }
-      }
+      // "n" and "p" show the next and previous profile, as a user would
+      // press them
+      bar = await showProfile(page, p + 1, file, opts);
       const total = menu[p] ? menu[p].total : '';
       out.profiles.push({ name: bar.shown, total, functions: await page.evaluate(readSandwich) });
       if (opts.screenshot) {
@@ -275,6 +301,7 @@ async function main() {
   } finally {
     if (context) await context.close();
     server.close();
+    server.closeAllConnections();
     fs.rmSync(profileDir, { recursive: true, force: true });
   }
 }
