@@ -18,9 +18,9 @@ func benchValues(n int) []float64 {
 	return v
 }
 
-// BenchmarkDetector scores samples of one series with the three detectors
-// (MAD window 30, EWMA, Holt-Winters with a season of 60) and k-of-n, on
-// one goroutine: samples/s is the figure for one core.
+// BenchmarkDetector scores samples of one series with the four detectors
+// (MAD window 60, EWMA, Holt-Winters with a season of 60, the CUSUM) and
+// k-of-n, on one goroutine: samples/s is the figure for one core.
 func BenchmarkDetector(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Period = 60
