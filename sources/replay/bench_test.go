@@ -1,100 +1,20 @@
 package replay_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"flowscape/internal/bigtrace"
 	"flowscape/sources/replay"
 	"flowscape/tracer"
 )
-
-// writeBigChrome writes a Chrome trace of n X events (≈ 100 bytes each,
-// as VizTracer and Perfetto write them) to path: four threads, each a run
-// of requests whose calls form a tree 7 deep with 3 children per call, over
-// 300 functions in 30 files, µs timestamps with fractions. The events come
-// in order of their start, as Perfetto writes them, or with byEnd in order
-// of their end, as VizTracer writes them.
-func writeBigChrome(tb testing.TB, path string, n int, byEnd bool) {
-	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	const fanout, depth = 3, 6
-	var dur [depth + 1]int64 // ns
-	dur[depth] = 1125
-	for d := depth - 1; d >= 0; d-- {
-		dur[d] = fanout*dur[d+1] + 2250
-	}
-	written := 0
-	b := make([]byte, 0, 256)
-	var emit func(tid int, ts int64, d, key int)
-	emit = func(tid int, ts int64, d, key int) {
-		if written >= n {
-			return
-		}
-		if byEnd && d < depth {
-			for i := range fanout {
-				emit(tid, ts+1000+int64(i)*dur[d+1], d+1, key*fanout+i+1)
-			}
-			if written >= n {
-				return
-			}
-		}
-		fn := (key*7919 + d*104729) % 300
-		b = b[:0]
-		if written > 0 {
-			b = append(b, ",\n"...)
-		}
-		b = append(b, `{"ph":"X","name":"handler_`...)
-		b = strconv.AppendInt(b, int64(fn), 10)
-		b = append(b, ` (/srv/app/module`...)
-		b = strconv.AppendInt(b, int64(fn%30), 10)
-		b = append(b, `.py:`...)
-		b = strconv.AppendInt(b, int64(10*(fn/30)+1), 10)
-		b = append(b, `)","cat":"FEE","pid":1,"tid":`...)
-		b = strconv.AppendInt(b, int64(tid), 10)
-		b = append(b, `,"ts":`...)
-		b = strconv.AppendFloat(b, float64(ts)/1000, 'f', 3, 64)
-		b = append(b, `,"dur":`...)
-		b = strconv.AppendFloat(b, float64(dur[d])/1000, 'f', 3, 64)
-		b = append(b, '}')
-		w.Write(b)
-		written++
-		if d == depth || byEnd {
-			return
-		}
-		for i := range fanout {
-			emit(tid, ts+1000+int64(i)*dur[d+1], d+1, key*fanout+i+1)
-		}
-	}
-	w.WriteString(`{"traceEvents":[` + "\n")
-	ts := int64(1_000_000)
-	for req := 0; written < n; req++ {
-		emit(1+req%4, ts, 0, req%97)
-		if req%4 == 3 {
-			ts += dur[0] + 5000
-		}
-	}
-	fmt.Fprintf(w, "\n],\"displayTimeUnit\":\"ns\",\"viztracer_metadata\":{\"version\":\"1.1.1\"}}\n")
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-}
 
 // firstPaint notes when the first calls reach the trace: from then on
 // the flow tree has rows to show. A file in order of the calls' starts
@@ -161,7 +81,9 @@ func peakHeap() (stop func() uint64) {
 // complete callgraph and the peak heap.
 func benchOpen(b *testing.B, n int, byEnd bool) {
 	path := filepath.Join(b.TempDir(), "big.json")
-	writeBigChrome(b, path, n, byEnd)
+	if err := bigtrace.Write(path, n, byEnd, false); err != nil {
+		b.Fatal(err)
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
