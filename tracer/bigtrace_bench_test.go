@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +22,6 @@ type watch struct {
 	rows, graph      time.Duration // 0 before
 	peak             uint64
 	stop, done       chan struct{}
-	mu               sync.Mutex
 	sawRows, sawNode bool
 }
 
