@@ -3,7 +3,10 @@
 #
 #   scripts/screenshot.sh [--check] BINARY TAB...
 #
-# For each TAB, starts `BINARY --tab TAB` on the Xvfb display, waits until a
+# For each TAB, starts `BINARY --tab TAB` on the Xvfb display (a TAB written
+# NAME@LANDSCAPE starts `BINARY --tab NAME --landscape LANDSCAPE` and is
+# saved as NAME-LANDSCAPE.png: landscape@demo shows the demo cloud, whose
+# telemetry carries injected faults, coloured by its anomalies), waits until a
 # top-level window whose title starts with "Flowscape" exists (up to
 # SCREENSHOT_WAIT seconds), lets it settle for SCREENSHOT_SETTLE seconds,
 # captures the X root window into $SCREENSHOT_DIR/TAB.png and stops the app.
@@ -110,12 +113,18 @@ window_id() { # id of a top-level window titled "Flowscape…", or nothing
 		awk '$1 ~ /^0x/ && $2 ~ /^"Flowscape/ { print $1; exit }'
 }
 
-for tab in "$@"; do
+for spec in "$@"; do
+	args=(--tab "${spec%%@*}")
+	tab=$spec
+	if [ "${spec#*@}" != "$spec" ]; then
+		args+=(--landscape "${spec#*@}")
+		tab=${spec%%@*}-${spec#*@}
+	fi
 	png=$dir/$tab.png
 	log=$dir/$tab.log
 	rm -f "$png"
-	echo "screenshot: $bin --tab $tab"
-	LANG=en_US.UTF-8 "$bin" --tab "$tab" >"$log" 2>&1 &
+	echo "screenshot: $bin ${args[*]}"
+	LANG=en_US.UTF-8 "$bin" "${args[@]}" >"$log" 2>&1 &
 	app_pid=$!
 
 	wid=
