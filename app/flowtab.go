@@ -429,6 +429,10 @@ func (f *flowTab) apply() {
 	f.console.SetLines(lines, dropped)
 	st := s.Trace.Stats()
 	stats := fmt.Sprintf("%d events · %d threads · %d functions", st.Events, st.Threads, st.Frames)
+	if st.Waiting > 0 {
+		// a file in end order, still loading: its calls are not events yet
+		stats = fmt.Sprintf("%d events + %d calls to place · %d threads · %d functions", st.Events, st.Waiting, st.Threads, st.Frames)
+	}
 	if st.Dropped > 0 {
 		stats += fmt.Sprintf(" · memory limit: %d events not kept (callgraph exact)", st.Dropped)
 	}

@@ -224,6 +224,7 @@ func TestFlowTabShowsCallsBeforeTheirCallers(t *testing.T) {
 	u.flow.tick()
 	fyne.DoAndWait(func() {})
 	assert.Contains(t, u.flow.load.label.Text, "2 calls shown before their callers")
+	assert.Contains(t, u.stats.Text, "0 events + 2 calls to place")
 	roots := tr.Roots(1)
 	require.Len(t, roots, 2)
 	n, _ := tr.Node(roots[0])
@@ -238,6 +239,7 @@ func TestFlowTabShowsCallsBeforeTheirCallers(t *testing.T) {
 	assert.Equal(t, "main", n.Frame.Func)
 	assert.False(t, n.Waiting)
 	assert.Len(t, tr.Children(roots[0]), 2)
+	assert.Contains(t, u.stats.Text, "6 events · 1 threads")
 }
 
 // The memory limit covers calls of a file written in end order while they
