@@ -67,6 +67,7 @@ type flowTab struct {
 	lastAttach  *pyagent.AttachConfig // the running process traced last, for Restart; nil after a launch
 	paused      bool                  // the attached process's hooks are off
 	visible     *tracer.Visible
+	marks       *marksPane
 }
 
 func newFlowTab(u *ui) *flowTab {
@@ -117,8 +118,9 @@ func (f *flowTab) content() fyne.CanvasObject {
 
 	filterRow := container.NewBorder(nil, nil, nil, container.NewHBox(f.fold, f.load.options()), f.filter)
 	treePane := container.NewBorder(container.NewVBox(f.load.row, filterRow), nil, nil, nil, f.tree)
-	consolePane := container.NewBorder(widget.NewLabelWithStyle("Program output", fyne.TextAlignLeading, fyne.TextStyle{Bold: true}), nil, nil, nil, f.console)
-	right := container.NewVSplit(f.source, consolePane)
+	f.marks = newMarksPane()
+	f.marks.tabs = container.NewAppTabs(container.NewTabItem("Program output", f.console), f.marks.tab)
+	right := container.NewVSplit(f.source, f.marks.tabs)
 	right.Offset = 0.62
 	split := container.NewHSplit(treePane, right)
 	split.Offset = 0.58
@@ -427,6 +429,7 @@ func (f *flowTab) apply() {
 	f.load.apply(s)
 	lines, dropped, _ := s.Output.Snapshot()
 	f.console.SetLines(lines, dropped)
+	f.marks.update(s.Trace, len(lines) == 0)
 	st := s.Trace.Stats()
 	stats := fmt.Sprintf("%d events · %d threads · %d functions", st.Events, st.Threads, st.Frames)
 	if st.Waiting > 0 {

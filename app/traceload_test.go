@@ -11,6 +11,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -41,8 +42,16 @@ func TestFlowTabOpensEveryFormat(t *testing.T) {
 			assert.False(t, u.flow.load.row.Visible(), "the progress bar goes once the file is read")
 		})
 	}
-	// what the reader could not show is said
-	assert.Contains(t, u.status.Text, "41 instant events (not calls, not shown)")
+	// VizTracer's log lines are instants: the Marks tab lists them in order
+	assert.Contains(t, u.status.Text, "41 instant events (marks, not calls)")
+	u.flow.tick()
+	fyne.DoAndWait(func() {})
+	m := u.flow.marks
+	assert.Equal(t, "Marks (41)", m.tab.Text)
+	assert.Equal(t, m.tab, m.tabs.Selected(), "a file with marks and no program output opens on them")
+	assert.False(t, m.empty.Visible(), "no 'No marks' text over them")
+	require.Len(t, m.lines, 41)
+	assert.Regexp(t, `^\+\S+  process  logging - INFO:root:Recursive, working on 7$`, m.lines[0])
 
 	u.flow.openTrace(filepath.Join(interop, "speedscope_invalid_incomplete-trace.json"))
 	got := waitStatus(t, u, "Error")
@@ -273,4 +282,33 @@ func byFunc(g *tracer.Graph) map[string]int64 {
 		out[nd.Frame.Func] += nd.Calls
 	}
 	return out
+}
+
+// A Chrome trace's counters show in the Marks tab, one line and sparkline
+// per series.
+func TestFlowTabShowsCounters(t *testing.T) {
+	u := newTestUI(t)
+	path := filepath.Join(t.TempDir(), "counters.json")
+	require.NoError(t, os.WriteFile(path, []byte(`[
+{"ph":"X","name":"main (m.py:1)","ts":0,"dur":100,"pid":1,"tid":1},
+{"ph":"C","name":"mem","ts":10,"pid":1,"args":{"rss":1,"heap":7}},
+{"ph":"C","name":"mem","ts":20,"pid":1,"args":{"rss":5,"heap":8}},
+{"ph":"C","name":"mem","ts":30,"pid":1,"args":{"rss":2,"heap":9}},
+{"ph":"i","name":"gc","ts":40,"pid":1,"tid":1,"s":"t"}]`), 0o600))
+	u.flow.openTrace(path)
+	waitStatus(t, u, "Finished")
+	u.flow.tick()
+	fyne.DoAndWait(func() {})
+	m := u.flow.marks
+	assert.Equal(t, "Marks (3)", m.tab.Text, "one instant and two series")
+	assert.Equal(t, []string{"+40.0µs  tid 1  gc"}, m.lines)
+	var labels []string
+	for _, o := range m.counters.Objects {
+		for _, c := range o.(*fyne.Container).Objects {
+			if l, ok := c.(*widget.Label); ok {
+				labels = append(labels, l.Text)
+			}
+		}
+	}
+	assert.Equal(t, []string{"mem.heap: 3 samples, 7 … 9, last 9", "mem.rss: 3 samples, 1 … 5, last 2"}, labels)
 }

@@ -154,6 +154,44 @@ func WriteChrome(w io.Writer, t *Trace) error {
 		}
 	}
 
+	// instants and counters, as the file they came from had them
+	for _, in := range t.Instants() {
+		b = b[:0]
+		b = append(b, `,
+{"ph":"i","name":`...)
+		b = appendJSONString(b, in.Name)
+		b = append(b, `,"s":"`...)
+		b = append(b, in.Scope)
+		b = append(b, `","pid":`...)
+		b = strconv.AppendInt(b, int64(info.PID), 10)
+		b = append(b, `,"tid":`...)
+		b = strconv.AppendUint(b, uint64(in.TID), 10)
+		b = append(b, `,"ts":`...)
+		b = appendMicros(b, in.TS-start)
+		b = append(b, '}')
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	for _, c := range t.Counters() {
+		b = b[:0]
+		b = append(b, `,
+{"ph":"C","name":`...)
+		b = appendJSONString(b, c.Name)
+		b = append(b, `,"pid":`...)
+		b = strconv.AppendInt(b, int64(info.PID), 10)
+		b = append(b, `,"ts":`...)
+		b = appendMicros(b, c.TS-start)
+		b = append(b, `,"args":{`...)
+		b = appendJSONString(b, c.Series)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, c.Value, 'g', -1, 64)
+		b = append(b, "}}"...)
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+
 	b = b[:0]
 	b = append(b, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":"...)
 	other, err := json.Marshal(chromeOther{
@@ -298,8 +336,8 @@ type ChromeReport struct {
 	Events   int            // trace events read, of every phase
 	Calls    int            // calls given to the recorder (X events and B/E pairs)
 	Unclosed int            // B events without an E, given as calls still open
-	Instants int            // instant events ("i", "I", "R"): not calls, not shown
-	Counters int            // counter samples ("C"): not calls, not shown
+	Instants int            // instant events ("i", "I", "R"): kept as marks (Trace.Instants)
+	Counters int            // counter events ("C"): kept as marks (Trace.Counters)
 	Sources  int            // source files embedded in the trace (VizTracer's file_info)
 	Ignored  map[string]int // events that are not calls, by phase (instants and counters included)
 	// Warnings describe events that were read but were not what they should
@@ -353,10 +391,10 @@ func (r ChromeReport) notes() []string {
 		out = append(out, fmt.Sprintf("%d B events without their E: shown as calls that never returned", r.Unclosed))
 	}
 	if r.Instants > 0 {
-		out = append(out, fmt.Sprintf("%d instant events (not calls, not shown)", r.Instants))
+		out = append(out, fmt.Sprintf("%d instant events (marks, not calls)", r.Instants))
 	}
 	if r.Counters > 0 {
-		out = append(out, fmt.Sprintf("%d counter samples (not calls, not shown)", r.Counters))
+		out = append(out, fmt.Sprintf("%d counter samples (marks, not calls)", r.Counters))
 	}
 	return append(out, r.Warnings...)
 }
@@ -390,6 +428,7 @@ type chromeEvent struct {
 	TS      []byte // the number's text, empty when absent
 	Dur     []byte
 	Cat     chromeCat
+	Scope   byte // an instant's "s": 't', 'p' or 'g'
 	// Args also takes the fields of its own a call has beside the
 	// standard ones, as WriteChrome writes them (line, exit_line, open,
 	// unwound)
@@ -433,11 +472,19 @@ type chromeArgs struct {
 	Unwound     bool
 	StartNS     int64
 	HasStartNS  bool
+	// Nums are the other args with a number for value: a counter's
+	// series ("C" events)
+	Nums []chromeNum
+}
+
+type chromeNum struct {
+	Key   string
+	Value float64
 }
 
 // reset empties ev for the next event, keeping its buffers.
 func (ev *chromeEvent) reset() {
-	*ev = chromeEvent{name: ev.name[:0], TS: ev.TS[:0], Dur: ev.Dur[:0]}
+	*ev = chromeEvent{name: ev.name[:0], TS: ev.TS[:0], Dur: ev.Dur[:0], Args: chromeArgs{Nums: ev.Args.Nums[:0]}}
 }
 
 // chromeID is a pid or tid: a number, or a string some producers use.
@@ -513,6 +560,9 @@ type chromeReader struct {
 	placeAll bool        // flush places the calls that start last too
 	evs      []Event
 	numBuf   []byte // the text of the number being read
+
+	instants []Instant       // kept until the end (the shift may not be known yet)
+	counters []CounterSample // likewise
 
 	end   *pipeRecorder // takes calls in end order, when endOK
 	endOK bool
@@ -813,6 +863,7 @@ type eventKey uint8
 
 const (
 	keyOther eventKey = iota
+	keyScope
 	keyName
 	keyPh
 	keyPID
@@ -858,6 +909,8 @@ func eventKeyOf(k []byte) eventKey {
 		return keyOpen
 	case "unwound":
 		return keyUnwound
+	case "s":
+		return keyScope
 	}
 	return keyOther
 }
@@ -953,6 +1006,12 @@ func (cr *chromeReader) readEvent(ev *chromeEvent) error {
 			err = cr.boolean(&ev.Args.Open)
 		case keyUnwound:
 			err = cr.boolean(&ev.Args.Unwound)
+		case keyScope:
+			var b []byte
+			var ok bool
+			if b, ok, err = cr.optString(); ok && len(b) > 0 {
+				ev.Scope = b[0]
+			}
 		default:
 			err = sc.skip(nil)
 		}
@@ -1019,7 +1078,18 @@ func (cr *chromeReader) readArgs(a *chromeArgs) error {
 		case keyUnwound:
 			err = cr.boolean(&a.Unwound)
 		default:
-			err = sc.skip(nil)
+			if c, _ := sc.peek(); c == '-' || c >= '0' && c <= '9' {
+				// a number: a counter's series keeps it
+				key := cr.intern(raw)
+				var null bool
+				if null, err = cr.number(&cr.numBuf, key); err == nil && !null {
+					if v, perr := strconv.ParseFloat(string(cr.numBuf), 64); perr == nil {
+						a.Nums = append(a.Nums, chromeNum{key, v})
+					}
+				}
+			} else {
+				err = sc.skip(nil)
+			}
 		}
 		if err != nil {
 			return err
@@ -1186,14 +1256,8 @@ func (cr *chromeReader) add(ev *chromeEvent) error {
 			cr.report.Ignored["M"]++
 		}
 		return nil
-	case "i", "I", "R":
-		cr.report.Instants++
-		cr.report.Ignored[ev.Ph]++
-		return nil
-	case "C":
-		cr.report.Counters++
-		cr.report.Ignored[ev.Ph]++
-		return nil
+	case "i", "I", "R", "C":
+		return cr.mark(ev)
 	case "b", "e", "n", "s", "t", "f", "S", "T", "p", "F", "N", "O", "D", "P", "v", "V", "c", "(", ")", "=":
 		cr.report.Ignored[ev.Ph]++
 		return nil
@@ -1597,6 +1661,50 @@ func (cr *chromeReader) finish() {
 		cr.report.Unclosed += len(th.open)
 	}
 	cr.flush(true)
+	if len(cr.instants) > 0 || len(cr.counters) > 0 {
+		for i := range cr.instants {
+			cr.instants[i].TS += cr.shift
+		}
+		for i := range cr.counters {
+			cr.counters[i].TS += cr.shift
+		}
+		if mr, ok := cr.rec.(interface {
+			Marks([]Instant, []CounterSample)
+		}); ok {
+			mr.Marks(cr.instants, cr.counters)
+		}
+	}
+}
+
+// mark keeps an instant ("i", "I", "R") or a counter's samples ("C"),
+// given to the recorder at the end with the file's shift.
+func (cr *chromeReader) mark(ev *chromeEvent) error {
+	ts, err := micros(ev.TS)
+	if err != nil {
+		return fmt.Errorf("ts: %w", err)
+	}
+	if ev.Ph == "C" {
+		cr.report.Counters++
+		for _, n := range ev.Args.Nums {
+			if len(cr.counters) < MaxMarks {
+				cr.counters = append(cr.counters, CounterSample{TS: ts, Name: cr.intern([]byte(cr.eventName(ev))), Series: n.Key, Value: n.Value})
+			}
+		}
+		return nil
+	}
+	cr.report.Instants++
+	th, err := cr.thread(ev)
+	if err != nil {
+		return err
+	}
+	scope := ev.Scope
+	if scope != 'p' && scope != 'g' {
+		scope = 't'
+	}
+	if len(cr.instants) < MaxMarks {
+		cr.instants = append(cr.instants, Instant{TS: ts, TID: th.tid, Name: cr.eventName(ev), Scope: scope})
+	}
+	return nil
 }
 
 // flush gives the recorder the calls whose place is known: all of them at

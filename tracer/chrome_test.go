@@ -216,6 +216,8 @@ var readChromeTests = []struct {
 	incl     map[string]int64 // by label, ns
 	threads  []tracer.Thread
 	ignored  map[string]int
+	instants []tracer.Instant
+	counters []tracer.CounterSample
 	wantErr  string // substring; "" for none
 	errEvent int    // FormatError.Event when wantErr is set
 }{
@@ -251,7 +253,9 @@ var readChromeTests = []struct {
 		calls:   map[string]int64{"f": 1, "h (b.py:1)": 1},
 		incl:    map[string]int64{"f": 3000, "h (b.py:1)": 1000},
 		threads: []tracer.Thread{{TID: 7, Name: "worker"}},
-		ignored: map[string]int{"C": 1, "i": 1},
+		// instants and counters are kept as marks, on the calls' clock
+		instants: []tracer.Instant{{TS: 3000, TID: 7, Name: "mark", Scope: 't'}},
+		counters: []tracer.CounterSample{{TS: 1000, Name: "mem", Series: "rss", Value: 5}},
 	},
 	{
 		name:    "string tid and unparsable name",
@@ -375,6 +379,8 @@ func TestReadChrome(t *testing.T) {
 			for ph, n := range tt.ignored {
 				assert.Equal(t, n, report.Ignored[ph], "ignored %s", ph)
 			}
+			assert.Equal(t, tt.instants, tr.Instants())
+			assert.Equal(t, tt.counters, tr.Counters())
 		})
 	}
 }

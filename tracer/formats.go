@@ -134,7 +134,7 @@ type ImportReport struct {
 	Format FileFormat
 	Calls  int // calls given to the recorder
 	// Notes are things the reader could not represent exactly, e.g.
-	// "instant events: 49 (not calls, not shown)"; empty when none.
+	// "49 instant events (marks, not calls)"; empty when none.
 	Notes []string
 }
 

@@ -78,6 +78,15 @@ func (p *pipeRecorder) EmbeddedSource(path, text string) {
 	}
 }
 
+// Marks passes instants and counter samples on, when the recorder keeps
+// them.
+func (p *pipeRecorder) Marks(instants []Instant, counters []CounterSample) {
+	if mr, ok := p.rec.(MarkRecorder); ok {
+		instants, counters = slices.Clone(instants), slices.Clone(counters)
+		p.ch <- func() { mr.Marks(instants, counters) }
+	}
+}
+
 // Returned passes calls given in end order on, when the recorder takes
 // them (see endOrder).
 func (p *pipeRecorder) Returned(tid uint32, calls []CallSpan) {

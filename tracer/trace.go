@@ -138,6 +138,7 @@ type Trace struct {
 	byTID   map[uint32]*threadStore
 
 	sources embeddedSources // source files a trace file carried, see embedded.go
+	marks   marks           // instants and counter samples, see marks.go
 }
 
 var _ Recorder = (*Trace)(nil)
@@ -169,11 +170,12 @@ type Stats struct {
 	Spilled int
 	// SpillError is a fault with that temporary file: it could not be
 	// written (the calls stayed in memory) or read back (calls are missing).
-	SpillError error
-	Unmatched  int   // exits whose frame was not on the thread's stack (not stored)
-	Invalid    int   // events with an unknown kind or a frame id above MaxFrameID (ignored)
-	FirstTS    int64 // earliest event timestamp in ns, 0 before any event
-	LastTS     int64 // latest event timestamp in ns, 0 before any event
+	SpillError   error
+	MarksDropped int   // instants and counter samples beyond MaxMarks (not kept)
+	Unmatched    int   // exits whose frame was not on the thread's stack (not stored)
+	Invalid      int   // events with an unknown kind or a frame id above MaxFrameID (ignored)
+	FirstTS      int64 // earliest event timestamp in ns, 0 before any event
+	LastTS       int64 // latest event timestamp in ns, 0 before any event
 }
 
 // Process records the traced process.
@@ -402,15 +404,16 @@ func (t *Trace) Stats() Stats {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	s := Stats{
-		Events:    t.stored,
-		Dropped:   t.dropped,
-		Limit:     t.limit,
-		Threads:   len(t.threads),
-		Frames:    t.nframes,
-		Unmatched: t.unmatched,
-		Invalid:   t.invalid,
-		FirstTS:   t.firstTS,
-		LastTS:    t.lastTS,
+		MarksDropped: t.marks.dropped,
+		Events:       t.stored,
+		Dropped:      t.dropped,
+		Limit:        t.limit,
+		Threads:      len(t.threads),
+		Frames:       t.nframes,
+		Unmatched:    t.unmatched,
+		Invalid:      t.invalid,
+		FirstTS:      t.firstTS,
+		LastTS:       t.lastTS,
 	}
 	s.Spilled, s.SpillError = t.spilled, t.spillErr
 	for _, th := range t.threads {
