@@ -275,6 +275,19 @@ func TestAnomalyPanelThresholds(t *testing.T) {
 		t.Errorf("store configuration %+v", got)
 	}
 
+	// a wider allowance: deviations within 3 σ no longer add up
+	p.tune.allow.SetValue(3)
+	p.tick()
+	if got := s.Config(); got.CusumK != 3 || got.CusumH != 12 {
+		t.Errorf("store configuration %+v, want the CUSUM's allowance 3 σ", got)
+	}
+	if l := strings.Join(p.legend.Texts(), "\n"); !strings.Contains(l, "beyond 3 σ adding up to 12 σ (CUSUM)") {
+		t.Errorf("legend %q, want the CUSUM's new allowance", l)
+	}
+	if got := p.tune.cusumLabel.Text; !strings.Contains(got, "beyond 3 σ add up to 12 σ") {
+		t.Errorf("label %q", got)
+	}
+
 	// k above n moves n up; n below k moves k down.
 	p.tune.k.SetSelected("7")
 	if p.tune.n.Selected != "7" {

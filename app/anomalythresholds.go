@@ -6,6 +6,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/widget"
 
 	"flowscape/landscape/telemetry"
@@ -28,22 +29,23 @@ func (p *anomalyPanel) setThresholds(th thresholds) {
 
 // thresholds are the detection settings the user can change in the
 // panel: the z-score of a warning (a critical one is critRatio times
-// it), k-of-n confirmation and the CUSUM's decision interval.
+// it), k-of-n confirmation and the CUSUM's allowance and decision
+// interval.
 type thresholds struct {
-	warn, cusumH float64
-	k, n         int
+	warn, cusumK, cusumH float64
+	k, n                 int
 }
 
 // critRatio is the critical threshold over the warning one.
 var critRatio = telemetry.DefaultConfig().Crit / telemetry.DefaultConfig().Warn
 
 func thresholdsOf(c telemetry.Config) thresholds {
-	return thresholds{warn: c.Warn, cusumH: c.CusumH, k: c.K, n: c.N}
+	return thresholds{warn: c.Warn, cusumK: c.CusumK, cusumH: c.CusumH, k: c.K, n: c.N}
 }
 
 // apply returns c with th's thresholds.
 func (th thresholds) apply(c telemetry.Config) telemetry.Config {
-	c.Warn, c.Crit, c.K, c.N, c.CusumH = th.warn, critRatio*th.warn, th.k, th.n, th.cusumH
+	c.Warn, c.Crit, c.K, c.N, c.CusumK, c.CusumH = th.warn, critRatio*th.warn, th.k, th.n, th.cusumK, th.cusumH
 	return c
 }
 
@@ -51,10 +53,11 @@ func (th thresholds) apply(c telemetry.Config) telemetry.Config {
 const maxConfirmN = 10
 
 // thresholdControls are the panel's Thresholds section: a slider for the
-// warning z-score, k and n of the confirmation, a slider for the CUSUM's
-// decision interval. Each change calls changed with all of them.
+// warning z-score, k and n of the confirmation, sliders for the CUSUM's
+// allowance and decision interval. Each change calls changed with all of
+// them.
 type thresholdControls struct {
-	warn, cusum           *widget.Slider
+	warn, allow, cusum    *widget.Slider
 	warnLabel, cusumLabel *widget.Label
 	k, n                  *widget.Select
 	changed               func(thresholds)
@@ -67,6 +70,8 @@ func newThresholdControls(th thresholds, changed func(thresholds)) *thresholdCon
 	c.cusumLabel.Wrapping = fyne.TextWrapWord
 	c.warn = widget.NewSlider(2, 12)
 	c.warn.Step = 0.5
+	c.allow = widget.NewSlider(0.5, 4)
+	c.allow.Step = 0.25
 	c.cusum = widget.NewSlider(2, 12)
 	c.cusum.Step = 0.5
 	var counts []string
@@ -78,6 +83,7 @@ func newThresholdControls(th thresholds, changed func(thresholds)) *thresholdCon
 	c.set(th)
 	c.changed = changed
 	c.warn.OnChanged = func(float64) { c.edited(false) }
+	c.allow.OnChanged = func(float64) { c.edited(false) }
 	c.cusum.OnChanged = func(float64) { c.edited(false) }
 	c.k.OnChanged = func(string) { c.edited(false) }
 	c.n.OnChanged = func(string) { c.edited(true) }
@@ -89,6 +95,7 @@ func (c *thresholdControls) set(th thresholds) {
 	c.setting = true
 	defer func() { c.setting = false }()
 	c.warn.SetValue(th.warn)
+	c.allow.SetValue(th.cusumK)
 	c.cusum.SetValue(th.cusumH)
 	th.n = min(max(th.n, 1), maxConfirmN)
 	th.k = min(max(th.k, 1), th.n)
@@ -100,14 +107,14 @@ func (c *thresholdControls) set(th thresholds) {
 func (c *thresholdControls) label(th thresholds) {
 	c.warnLabel.SetText(fmt.Sprintf("Warning at %g σ off the usual value, critical at %g σ", th.warn, critRatio*th.warn))
 	c.cusumLabel.SetText(fmt.Sprintf("Lasting shifts: alarm when the deviations beyond %g σ add up to %g σ (CUSUM)",
-		telemetry.DefaultConfig().CusumK, th.cusumH))
+		th.cusumK, th.cusumH))
 }
 
 // value reads the controls.
 func (c *thresholdControls) value() thresholds {
 	k, _ := strconv.Atoi(c.k.Selected)
 	n, _ := strconv.Atoi(c.n.Selected)
-	return thresholds{warn: c.warn.Value, cusumH: c.cusum.Value, k: k, n: n}
+	return thresholds{warn: c.warn.Value, cusumK: c.allow.Value, cusumH: c.cusum.Value, k: k, n: n}
 }
 
 // edited keeps k ≤ n (moving the other one: n when k was raised past it,
@@ -133,5 +140,6 @@ func (c *thresholdControls) edited(nMoved bool) {
 
 func (c *thresholdControls) content() fyne.CanvasObject {
 	confirm := container.NewHBox(c.k, widget.NewLabel("of"), c.n)
-	return container.NewVBox(c.warnLabel, c.warn, widget.NewLabel("Alarm on k of the last n samples:"), confirm, c.cusumLabel, c.cusum)
+	cusum := container.New(layout.NewFormLayout(), widget.NewLabel("beyond"), c.allow, widget.NewLabel("adding up to"), c.cusum)
+	return container.NewVBox(c.warnLabel, c.warn, widget.NewLabel("Alarm on k of the last n samples:"), confirm, c.cusumLabel, cusum)
 }
