@@ -210,36 +210,10 @@ func (t *Trace) graph(threads []*threadStore) *Graph {
 		}
 		return &g.Edges[i]
 	}
-	for _, th := range threads {
-		if p := th.pend; p != nil {
-			// calls waiting to be placed: their provisional counts, alone
-			// while Settle places them (the thread's own counts are partial
-			// until it is done)
-			for i := range p.g.fns {
-				fn := &p.g.fns[i]
-				n := node(fn.frame)
-				first := n.Calls == 0 || fn.firstTS < firstTS[nodeIdx[fn.frame]]
-				n.Calls += fn.calls
-				n.Inclusive += fn.incl
-				n.Exclusive += fn.excl
-				if first {
-					firstTS[nodeIdx[fn.frame]] = fn.firstTS
-					n.FirstPath = slices.Clone(fn.firstPath)
-				}
-			}
-			for i := range p.g.edges {
-				ed := &p.g.edges[i]
-				e := edge(ed.from, ed.to)
-				e.Calls += ed.calls
-				e.Time += ed.time
-			}
-			g.Waiting += int(p.arrived)
-			if p.settling {
-				continue
-			}
-		}
-		for i := range th.fns {
-			fn := &th.fns[i]
+	// add sums a thread's (or its waiting calls') functions and edges in
+	add := func(fns []threadFunc, edges []edgeStat) {
+		for i := range fns {
+			fn := &fns[i]
 			n := node(fn.frame)
 			first := n.Calls == 0 || fn.firstTS < firstTS[nodeIdx[fn.frame]]
 			n.Calls += fn.calls
@@ -250,12 +224,25 @@ func (t *Trace) graph(threads []*threadStore) *Graph {
 				n.FirstPath = slices.Clone(fn.firstPath)
 			}
 		}
-		for i := range th.edges {
-			ed := &th.edges[i]
+		for i := range edges {
+			ed := &edges[i]
 			e := edge(ed.from, ed.to)
 			e.Calls += ed.calls
 			e.Time += ed.time
 		}
+	}
+	for _, th := range threads {
+		if p := th.pend; p != nil {
+			// calls waiting to be placed: their provisional counts, alone
+			// while Settle places them (the thread's own counts are partial
+			// until it is done)
+			add(p.g.fns, p.g.edges)
+			g.Waiting += int(p.arrived)
+			if p.settling {
+				continue
+			}
+		}
+		add(th.fns, th.edges)
 		// calls still open: their time so far, top of the stack first so
 		// each frame knows its open child's time
 		var openChild int64
