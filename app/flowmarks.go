@@ -74,8 +74,9 @@ func (m *marksPane) update(tr *tracer.Trace, noOutput bool) {
 		}
 		m.lines = append(m.lines, fmt.Sprintf("+%s  %s  %s", tracer.FormatDuration(time.Duration(in.TS-start)), where, in.Name))
 	}
-	m.list.Show()
-	if len(m.lines) == 0 {
+	if len(m.lines) > 0 {
+		m.list.Show()
+	} else {
 		m.list.Hide()
 	}
 	m.list.Refresh()

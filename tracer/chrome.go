@@ -1685,9 +1685,10 @@ func (cr *chromeReader) mark(ev *chromeEvent) error {
 	}
 	if ev.Ph == "C" {
 		cr.report.Counters++
+		name := cr.eventName(ev)
 		for _, n := range ev.Args.Nums {
 			if len(cr.counters) < MaxMarks {
-				cr.counters = append(cr.counters, CounterSample{TS: ts, Name: cr.intern([]byte(cr.eventName(ev))), Series: n.Key, Value: n.Value})
+				cr.counters = append(cr.counters, CounterSample{TS: ts, Name: name, Series: n.Key, Value: n.Value})
 			}
 		}
 		return nil
